@@ -1,8 +1,9 @@
 """SasView plugin models and an ML initializer for thresholded Gaussian random field structures.
 
-Implements Röding et al. (2022), "A machine learning approach to fast estimation of
-microstructural parameters from SAXS data" (Frontiers in Physics): two- and three-phase
-GRF microstructures, their simulated SAXS curves, and their use from SasView/sasmodels.
+Implements Röding et al. (2022), "Machine learning-accelerated small-angle X-ray scattering
+analysis of disordered two- and three-phase materials", Frontiers in Materials 9, 956839:
+two- and three-phase GRF microstructures, their simulated SAXS curves, and their use from
+SasView/sasmodels.
 
 Importing the package is cheap: submodules load on first use.
 """
