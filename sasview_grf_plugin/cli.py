@@ -93,6 +93,84 @@ def _plot_curve_and_slice(path: Path, cfg, curve, rho, args: argparse.Namespace)
     plt.close(fig)
 
 
+def _add_dataset(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "dataset",
+        help="generate a dataset split (resumable, parallel) or describe one",
+        description="Generate one split of one case as a chunked Zarr dataset, or describe an existing one "
+                    "('sasview-grf dataset info PATH'). Generation resumes where it stopped when rerun.",
+    )
+    dsub = p.add_subparsers(dest="dataset_command", metavar="{generate,info}")
+    g = dsub.add_parser(
+        "generate",
+        help="generate (or resume) a dataset split (the default action of 'dataset')",
+        description="Generate (or resume) one split of one case. 'sasview-grf dataset --preset ...' is short for "
+                    "'sasview-grf dataset generate --preset ...'.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g.add_argument("--preset", default="compact", help="simulation preset: 'compact' or 'paper'")
+    g.add_argument("--grid-size", type=int, default=None, help="override the preset's grid size N")
+    g.add_argument("--case", required=True,
+                   help="two_phase_low, two_phase_high, three_phase_low or three_phase_high")
+    g.add_argument("--split", required=True, help="train, val or test")
+    g.add_argument("--n", type=int, default=None, help="number of curves (default: the preset's split size)")
+    g.add_argument("--out", type=Path, required=True, help="dataset directory (Zarr)")
+    g.add_argument("--chunk-size", type=int, default=64, help="curves per task and per stored chunk")
+    g.add_argument("--seed", type=int, default=0, help="dataset seed")
+    g.add_argument("--workers", type=int, default=None, help="local worker processes (Dask LocalCluster)")
+    g.add_argument("--scheduler", default=None, help="Dask scheduler address, e.g. tcp://host:8786")
+    g.add_argument("--backend", default="auto", choices=["auto", "numpy", "cupy"], help="array backend")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    g.set_defaults(func=_cmd_dataset_generate)
+    i = dsub.add_parser("info", help="describe a dataset directory",
+                        description="Print a dataset's settings, size and completion.")
+    i.add_argument("path", type=Path, help="dataset directory")
+    i.set_defaults(func=_cmd_dataset_info)
+
+
+def _cmd_dataset_generate(args: argparse.Namespace) -> int:
+    from .datasets import generate_dataset
+    from .simulator import get_preset
+
+    cfg = get_preset(args.preset)
+    if args.grid_size is not None:
+        cfg = cfg.replace(grid_size=args.grid_size)
+    t0 = time.perf_counter()
+    try:
+        store = generate_dataset(args.out, args.case, args.split, config=cfg, n=args.n, chunk_size=args.chunk_size,
+                                 seed=args.seed, backend=args.backend, workers=args.workers,
+                                 scheduler=args.scheduler, progress=not args.no_progress)
+    except KeyboardInterrupt:
+        print(f"interrupted: rerun the same command to continue where it stopped ({args.out})", file=sys.stderr)
+        return 130
+    print(f"dataset {store.path}: {store.spec.n} curves of {store.spec.case}/{store.spec.split} complete "
+          f"({time.perf_counter() - t0:.1f} s in this run)")
+    return 0
+
+
+def _cmd_dataset_info(args: argparse.Namespace) -> int:
+    from .datasets import DatasetStore
+
+    store = DatasetStore.open(args.path)
+    spec = store.spec
+    cfg = spec.config
+    done = len(store.completed())
+    size = sum(f.stat().st_size for f in Path(args.path).rglob("*") if f.is_file())
+    print(f"path           {store.path}")
+    print(f"case / split   {spec.case} / {spec.split}")
+    print(f"curves         {spec.n} in {spec.n_chunks} chunks of {spec.chunk_size}; "
+          f"{done} chunks done{' (complete)' if done == spec.n_chunks else ' (incomplete: rerun to resume)'}")
+    print(f"grid           N = {cfg.grid_size}, dx = {cfg.voxel_size} nm, sigma = {cfg.smoothing_sigma} voxels, "
+          f"densities {cfg.densities}, {cfg.dtype}")
+    print(f"q grid         {cfg.n_q} points, {cfg.q_min:g}..{cfg.q_max:g} 1/nm")
+    print(f"parameters     a {cfg.a_range} nm, porosity low {cfg.porosity_low} / high {cfg.porosity_high}, "
+          f"layer fraction {cfg.layer_fraction_range}")
+    print(f"noise          alpha log-uniform in {spec.alpha_range}, intensity scale {spec.intensity_scale:g}")
+    print(f"seed / backend {spec.seed} / {spec.backend}")
+    print(f"size on disk   {size / 2**20:.1f} MiB")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -104,12 +182,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="VERB")
     sub.required = True
     _add_simulate(sub)
+    _add_dataset(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sasview-grf`` console script."""
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # 'dataset' without a sub-verb means 'dataset generate'.
+    if argv[:1] == ["dataset"] and (len(argv) == 1 or argv[1] not in ("generate", "info", "-h", "--help")):
+        argv.insert(1, "generate")
     args = parser.parse_args(argv)
     try:
         return int(args.func(args))

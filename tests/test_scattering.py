@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 from conftest import brute_force_curve
 
-from sasview_grf_plugin.simulator import SimulationConfig, gaussian_random_field, radial_power_spectrum, scattering_curve
+from sasview_grf_plugin.simulator import (
+    SimulationConfig,
+    gaussian_random_field,
+    radial_power_spectrum,
+    scattering_curve,
+)
 
 
 @pytest.mark.parametrize("n", [16, 21, 24, 32])

@@ -102,7 +102,7 @@ class NumpyBackend(Backend):
 
         self.xp = np
         self._fft = scipy.fft
-        self.workers = workers or os.cpu_count() or 1
+        self.workers = workers or _default_threads()
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
 
@@ -175,10 +175,24 @@ class CupyBackend(Backend):
         self.xp.cuda.get_current_stream().synchronize()
 
 
+def _default_threads() -> int:
+    # SASVIEW_GRF_THREADS caps the CPU threads per process, e.g. for several worker processes.
+    env = os.environ.get("SASVIEW_GRF_THREADS", "")
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(f"SASVIEW_GRF_THREADS must be a positive integer, got {env!r}") from None
+        if value < 1:
+            raise ValueError(f"SASVIEW_GRF_THREADS must be a positive integer, got {env!r}")
+        return value
+    return os.cpu_count() or 1
+
+
 @functools.cache
-def _make(name: str) -> Backend:
+def _make(name: str, threads: int | None = None) -> Backend:
     if name == "numpy":
-        return NumpyBackend()
+        return NumpyBackend(threads)
     if name == "cupy":
         return CupyBackend()
     raise AssertionError(name)
@@ -201,7 +215,7 @@ def available_backends() -> list[str]:
     return names
 
 
-def get_backend(backend: str | Backend | None = None) -> Backend:
+def get_backend(backend: str | Backend | None = None, threads: int | None = None) -> Backend:
     """Resolve a backend name.
 
     Parameters
@@ -209,11 +223,13 @@ def get_backend(backend: str | Backend | None = None) -> Backend:
     backend
         ``"numpy"``, ``"cupy"``, ``"auto"`` or ``None`` (CuPy when a CUDA device works,
         else NumPy), or a :class:`Backend` instance (returned as is).
+    threads
+        CPU threads of the NumPy backend (default: ``SASVIEW_GRF_THREADS`` or all cores).
     """
     if isinstance(backend, Backend):
         return backend
     if backend is None or backend == "auto":
-        return _make("cupy") if _cupy_usable() else _make("numpy")
+        return _make("cupy") if _cupy_usable() else _make("numpy", threads)
     if backend not in BACKEND_NAMES:
         raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(BACKEND_NAMES)}")
     if backend == "cupy" and not _cupy_usable():
@@ -222,4 +238,4 @@ def get_backend(backend: str | Backend | None = None) -> Backend:
             "install the 'gpu' extra (pip install 'sasview-grf-plugin[gpu]') on a machine with an "
             "NVIDIA GPU, or use backend='numpy'"
         )
-    return _make(backend)
+    return _make(backend, threads if backend == "numpy" else None)
