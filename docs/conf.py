@@ -46,7 +46,6 @@ myst_heading_anchors = 3
 # -- autodoc / napoleon (numpy-style docstrings) -------------------------------
 autodoc_typehints = "description"
 autodoc_member_order = "bysource"
-autodoc_default_options = {"show-inheritance": False}
 autodoc_type_aliases = {"SeedLike": "SeedLike"}
 napoleon_google_docstring = False
 napoleon_numpy_docstring = True
@@ -57,33 +56,3 @@ html_theme = "furo"
 html_title = f"sasview-grf-plugin {release}"
 html_static_path = ["_static"]
 html_css_files = ["custom.css"]
-
-
-# -- Known docstring bugs in the package (temporary) ---------------------------
-# Docstrings are not edited from here; each entry below is a reported bug in the package's
-# source. The hook escapes exactly the listed text in exactly the listed object, logs that it did
-# so, and turns into a no-op once the docstring is fixed; then delete the entry.
-#
-# - sasview_grf_plugin.simulator.scattering_curve, "Returns" section: "|q_ijk|" is read by
-#   docutils as a substitution reference ("Inline substitution_reference start-string without
-#   end-string", "Undefined substitution referenced: "q_ijk"").
-KNOWN_DOCSTRING_BUGS: dict[str, list[tuple[str, str]]] = {
-    "sasview_grf_plugin.simulator.scattering_curve": [("|q_ijk|", r"\|q_ijk\|")],
-}
-
-
-def _patch_known_docstring_bugs(app, what, name, obj, options, lines):
-    from sphinx.util import logging
-
-    for old, new in KNOWN_DOCSTRING_BUGS.get(name, []):
-        hits = sum(line.count(old) for line in lines)
-        if hits:
-            lines[:] = [line.replace(old, new) for line in lines]
-            logging.getLogger(__name__).info(
-                "conf.py: escaped %d x %r in the docstring of %s (package docstring bug, fix it there)",
-                hits, old, name,
-            )
-
-
-def setup(app):
-    app.connect("autodoc-process-docstring", _patch_known_docstring_bugs)

@@ -141,7 +141,7 @@ def scattering_curve(rho: Any, voxel_size: float, q: Any, backend: str | Backend
     -------
     numpy.ndarray
         I(q) per unit volume (float64, rho^2 nm^3), paper Eqs. 3-4 with the weights
-        exp(-2((|q_ijk|-q)/dq)^2)/|q_ijk|^2. Finite for every q >= 0; beyond the
+        ``exp(-2((|q_ijk|-q)/dq)^2)/|q_ijk|^2``. Finite for every q >= 0; beyond the
         grid's corner sqrt(3) pi/dx it is the average of the outermost shells.
     """
     dx = _check_voxel_size(voxel_size)
