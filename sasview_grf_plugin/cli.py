@@ -171,6 +171,35 @@ def _cmd_dataset_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_install_plugins(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "install-plugins",
+        help="install the grf_two_phase / grf_three_phase models into SasView's plugin folder",
+        description="Write thin plugin files for grf_two_phase and grf_three_phase into SasView's plugin folder "
+                    "(found as SasView finds it) or --dir. Only files written by this command are overwritten "
+                    "or removed. Restart SasView (or reload its plugins) afterwards.",
+    )
+    p.add_argument("--dir", type=Path, default=None, help="plugin folder (default: SasView's)")
+    p.add_argument("--uninstall", action="store_true", help="remove the files this command installed")
+    p.add_argument("--force", action="store_true", help="overwrite foreign files of the same name")
+    p.set_defaults(func=_cmd_install_plugins)
+
+
+def _cmd_install_plugins(args: argparse.Namespace) -> int:
+    from .sasview.install import install_plugins, sasview_plugin_dir, uninstall_plugins
+
+    target = args.dir or sasview_plugin_dir()
+    if args.uninstall:
+        removed = uninstall_plugins(target)
+        print(f"removed {len(removed)} plugin file(s) from {target}" +
+              "".join(f"\n  {p.name}" for p in removed))
+        return 0
+    for path in install_plugins(target, force=args.force):
+        print(f"installed {path}")
+    print("In SasView: Fitting > Plugin Models (restart SasView or use 'Reload plugins').")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -183,6 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     _add_simulate(sub)
     _add_dataset(sub)
+    _add_install_plugins(sub)
     return parser
 
 

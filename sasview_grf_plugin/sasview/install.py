@@ -1,0 +1,86 @@
+"""Install thin plugin files into SasView's plugin folder (and remove them again).
+
+SasView loads every top-level ``*.py`` in its plugin folder with
+``sasmodels.sasview_model.load_custom_model``; sibling imports there fail, so each
+installed file only re-exports a model module of this (installed) package. A marker
+line identifies our files: we overwrite or remove only those.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .paths import MODEL_NAMES
+
+__all__ = ["sasview_plugin_dir", "install_plugins", "uninstall_plugins", "MARKER"]
+
+MARKER = "# sasview-grf-plugin: generated plugin file"
+
+_TEMPLATE = '''{marker} (sasview-grf-plugin {version}).
+# It re-exports the model {name!r} of the installed Python package; edit that package, not this file.
+# Remove with: sasview-grf install-plugins --uninstall
+from sasview_grf_plugin.sasview.models.{name} import *  # noqa: F401,F403
+from sasview_grf_plugin.sasview.models.{name} import __doc__  # noqa: F401
+'''
+
+
+def sasview_plugin_dir() -> Path:
+    """SasView's plugin folder, found as SasView finds it.
+
+    ``platformdirs.PlatformDirs("SasView", "sasview").user_data_dir / "plugin_models"``
+    (Linux: ``$XDG_DATA_HOME/SasView/plugin_models``, by default ``~/.local/share/...``).
+    """
+    from platformdirs import PlatformDirs
+
+    return Path(PlatformDirs("SasView", "sasview").user_data_dir) / "plugin_models"
+
+
+def _is_ours(path: Path) -> bool:
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return fh.readline().startswith(MARKER)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def install_plugins(directory: str | os.PathLike | None = None, force: bool = False) -> list[Path]:
+    """Write ``grf_two_phase.py`` and ``grf_three_phase.py`` into ``directory`` (default: SasView's).
+
+    Files of ours are overwritten; a foreign file of the same name is left alone and
+    reported, unless ``force``. Returns the paths written.
+    """
+    from .. import __version__
+
+    target = Path(directory) if directory is not None else sasview_plugin_dir()
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ValueError(f"cannot create the plugin folder {target}: {exc.strerror or exc}") from None
+    foreign = [target / f"{n}.py" for n in MODEL_NAMES
+               if (target / f"{n}.py").exists() and not _is_ours(target / f"{n}.py")]
+    if foreign and not force:
+        raise ValueError(
+            f"{', '.join(str(p) for p in foreign)} exist(s) and were not written by sasview-grf-plugin; "
+            "move them away or pass --force to overwrite"
+        )
+    written = []
+    for name in MODEL_NAMES:
+        path = target / f"{name}.py"
+        tmp = path.with_suffix(".py.tmp")
+        tmp.write_text(_TEMPLATE.format(marker=MARKER, version=__version__, name=name), encoding="utf-8")
+        os.replace(tmp, path)
+        written.append(path)
+    return written
+
+
+def uninstall_plugins(directory: str | os.PathLike | None = None) -> list[Path]:
+    """Remove our plugin files from ``directory`` (default: SasView's). Returns the paths removed."""
+    target = Path(directory) if directory is not None else sasview_plugin_dir()
+    removed = []
+    for name in MODEL_NAMES:
+        path = target / f"{name}.py"
+        if path.exists() and _is_ours(path):
+            path.unlink()
+            removed.append(path)
+    return removed
