@@ -98,6 +98,23 @@ def machine_info(backend: Backend) -> dict[str, Any]:
     return info
 
 
+def _cpu_ticks() -> list[int] | None:
+    """Aggregate CPU time counters of /proc/stat (user, nice, system, idle, iowait, irq, softirq, steal...)."""
+    try:
+        with open("/proc/stat", encoding="utf-8") as fh:
+            return [int(v) for v in fh.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+def _steal_fraction(before: list[int] | None, after: list[int] | None) -> float | None:
+    """Share of CPU time the hypervisor gave to others between two :func:`_cpu_ticks` readings (VMs only)."""
+    if before is None or after is None or len(before) < 8 or len(after) < 8:
+        return None
+    total = sum(after[:8]) - sum(before[:8])
+    return (after[7] - before[7]) / total if total > 0 else None
+
+
 # -- self-check --------------------------------------------------------------------------------------------
 def self_check(sizes: tuple[int, ...] = (32, 48)) -> float:
     """Largest relative difference between the plain and the package reduction on the same float64 field."""
@@ -224,7 +241,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=None,
                    help="grid sizes N (default: 64 128 256 on the CPU, 256 512 with CuPy)")
-    p.add_argument("--repeats", type=int, default=7, help="timed repeats per size after a warm-up (default 7)")
+    p.add_argument("--repeats", type=int, default=9, help="timed repeats per size after a warm-up (default 9)")
     p.add_argument("--backend", choices=("numpy", "cupy", "auto"), default="numpy",
                    help="simulator backend (default numpy)")
     p.add_argument("--plain-max", type=int, default=128,
@@ -241,7 +258,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    backend = get_backend(args.backend)
+    try:
+        backend = get_backend(args.backend)
+    except RuntimeError as exc:  # CuPy or a CUDA device missing
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     sizes = args.sizes or ([256, 512] if backend.name == "cupy" else [64, 128, 256])
     date = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     info = machine_info(backend)
@@ -262,11 +283,15 @@ def main(argv: list[str] | None = None) -> int:
 
     results = []
     t_start = time.perf_counter()
+    ticks = _cpu_ticks()
     for n in sizes:
         res = bench_size(backend, n, args.repeats, n <= args.plain_max, args.plain_repeats)
         results.append(res)
         print(f"  N={n}: sample {res['sample_ms']:.1f} ms, floor {res['floor_ms']:.1f} ms", flush=True)
-    print(f"total benchmark time {time.perf_counter() - t_start:.0f} s\n")
+    steal = _steal_fraction(ticks, _cpu_ticks())
+    info["cpu_steal_during_run"] = steal
+    steal_txt = "" if steal is None else f"; CPU steal time during the run {100 * steal:.1f} %"
+    print(f"total benchmark time {time.perf_counter() - t_start:.0f} s{steal_txt}\n")
     print(table(results))
     print(f"\nfloor = {N_FLOOR_FFTS} real FFTs ({backend.name} backend rfftn) of an N^3 float32 cube; "
           "stage columns in ms; plain = literal NumPy/SciPy float64 implementation (benchmarks/plain_numpy.py)")

@@ -130,7 +130,8 @@ Iq.vectorized = True
 # Exact for any realization: with no contrast anywhere there is no scattering; elsewhere
 # finite (None = "not NaN"), down to the tiny q of resolution smearing and beyond the range.
 tests = [
-    [{"sld_pore": 2.0, "sld_layer": 2.0, "sld_solid": 2.0, "background": 0.0}, [1e-6, 0.05, 0.3, 2.0], [0.0, 0.0, 0.0, 0.0]],
+    [{"sld_pore": 2.0, "sld_layer": 2.0, "sld_solid": 2.0, "background": 0.0},
+     [1e-6, 0.05, 0.3, 2.0], [0.0, 0.0, 0.0, 0.0]],
     [{}, [1e-6, 0.001, 0.05, 0.3, 0.63, 5.0], [None] * 6],
     [{"layer_fraction": 0.0, "grid_size": 48}, [0.01, 0.1], [None, None]],
 ]
