@@ -200,6 +200,139 @@ def _cmd_install_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_ml(sub: argparse._SubParsersAction) -> None:
+    t = sub.add_parser(
+        "train",
+        help="train the boosters of one case from dataset splits and write a model bundle",
+        description="Train one XGBoost booster per output (a, porosity, layer fraction) with early stopping on the "
+                    "validation split, calibrate prediction intervals, evaluate on all splits, and write a bundle.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    t.add_argument("--train", type=Path, required=True, help="training dataset directory")
+    t.add_argument("--val", type=Path, required=True, help="validation dataset directory")
+    t.add_argument("--test", type=Path, default=None, help="test dataset directory (metrics only)")
+    t.add_argument("--out", type=Path, required=True, help="bundle directory to write")
+    t.add_argument("--defaults", choices=["compact", "paper"], default=None,
+                   help="hyperparameter defaults (default: the datasets' preset)")
+    t.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="XGBoost device")
+    t.add_argument("--rounds", type=int, default=None, help="maximum number of trees")
+    t.add_argument("--early-stopping", type=int, default=None, help="rounds without improvement before stopping")
+    t.add_argument("--restarts", type=int, default=None, help="training runs per output; the best is kept")
+    t.add_argument("--random-search", type=int, default=0, help="trials of random search over the paper's Table 1")
+    t.add_argument("--interval-level", type=float, default=0.9, help="nominal coverage of prediction intervals")
+    t.add_argument("--seed", type=int, default=0, help="training seed")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("evaluate", help="Table 2 metrics, interval coverage and parity plots of a bundle",
+                       description="Evaluate a bundle on dataset splits: MSE and MAPE per output (the paper's "
+                                   "Table 2), interval coverage, and parity plots (Figs. 4-5).")
+    e.add_argument("bundle", help="bundle directory or shipped case name")
+    e.add_argument("--data", type=Path, nargs="+", required=True, help="dataset directories to evaluate on")
+    e.add_argument("--plots", type=Path, default=None, help="folder for parity plots (PNG)")
+    e.add_argument("--json", type=Path, default=None, help="write the metrics as JSON")
+    e.set_defaults(func=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="predict a, porosity (and layer fraction) from a measured curve",
+                       description="Predict the GRF parameters of every curve in a data file (any format sasdata "
+                                   "reads; ASCII formats need --q-unit).")
+    p.add_argument("file", type=Path, help="data file")
+    p.add_argument("--case", default=None, help="shipped case (two_phase_low, ..., three_phase_high)")
+    p.add_argument("--bundle", type=Path, default=None, help="bundle directory (instead of --case)")
+    p.add_argument("--q-unit", default=None, help="q unit of the file: 1/A or 1/nm (required for ASCII files)")
+    p.add_argument("--json", type=Path, default=None, help="write the predictions as JSON")
+    p.set_defaults(func=_cmd_predict)
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .datasets import load_dataset
+    from .ml import settings_for
+    from .ml.pipeline import train_bundle
+
+    train, val = load_dataset(args.train), load_dataset(args.val)
+    test = load_dataset(args.test) if args.test else None
+    preset = args.defaults or (train.spec.config.name if train.spec.config.name in ("compact", "paper") else "compact")
+    settings = settings_for(preset, device=args.device, num_boost_round=args.rounds,
+                            early_stopping_rounds=args.early_stopping, restarts=args.restarts,
+                            random_search_trials=args.random_search, interval_level=args.interval_level,
+                            seed=args.seed)
+    print(f"training {train.spec.case}: {train.spec.n} training / {val.spec.n} validation curves, "
+          f"{preset} hyperparameters on {args.device}")
+    path = train_bundle(args.out, train, val, test, settings, command="sasview-grf " + " ".join(sys.argv[1:]))
+    _print_metrics(_load_card(path)["metrics"])
+    print(f"wrote bundle {path}")
+    return 0
+
+
+def _load_card(path: Path) -> dict:
+    import json
+
+    return json.loads((Path(path) / "card.json").read_text())
+
+
+def _print_metrics(metrics: dict) -> None:
+    print(f"{'output':<16}{'split':<7}{'MSE':>11}{'MAPE %':>9}{'coverage':>10}{'n':>8}")
+    for out, per_split in metrics.items():
+        for split, m in per_split.items():
+            print(f"{out:<16}{split:<7}{m['mse']:>11.3e}{m['mape']:>9.3f}{m.get('coverage', float('nan')):>10.3f}"
+                  f"{m['n']:>8d}")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import json
+
+    from .datasets import load_dataset
+    from .ml import load_predictor
+    from .ml.evaluation import evaluate_predictions, parity_plot
+
+    predictor = load_predictor(args.bundle)
+    datasets = {}
+    for path in args.data:
+        ds = load_dataset(path)
+        if ds.spec.case != predictor.case:
+            raise ValueError(f"{path} holds case {ds.spec.case!r}; the bundle predicts {predictor.case!r}")
+        datasets[f"{ds.spec.split}" if ds.spec.split not in datasets else str(path)] = ds
+    metrics = evaluate_predictions(predictor, datasets)
+    _print_metrics(metrics)
+    if args.plots:
+        args.plots.mkdir(parents=True, exist_ok=True)
+        for name, ds in datasets.items():
+            pred = predictor.predict_normalized(ds.noisy)
+            out = args.plots / f"parity_{predictor.case}_{name}.png"
+            parity_plot({o: getattr(ds, o) for o in predictor.outputs}, pred.values, out,
+                        title=f"{predictor.case}, {name} split ({ds.spec.n} curves)")
+            print(f"wrote {out}")
+    if args.json:
+        args.json.write_text(json.dumps(metrics, indent=1))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import json
+
+    from .loaders import load_curves
+    from .ml import load_predictor
+
+    if (args.case is None) == (args.bundle is None):
+        raise ValueError("give exactly one of --case or --bundle")
+    predictor = load_predictor(args.bundle if args.bundle is not None else args.case)
+    rows = []
+    for curve in load_curves(args.file, q_unit=args.q_unit):
+        t0 = time.perf_counter()
+        pred = predictor.predict(curve.q, curve.intensity, q_unit="1/A")
+        row = {"curve": curve.name, **pred.row(0), "seconds": time.perf_counter() - t0, "warnings": pred.warnings}
+        rows.append(row)
+        print(f"{curve.name}  (case {predictor.case}, {pred.level:.0%} intervals"
+              f"{'' if row['in_domain'] else ', OUTSIDE the training domain'})")
+        for k, v in row["values"].items():
+            lo, hi = row["interval"][k]
+            print(f"  {k:<15}{v:>10.4g}   [{lo:.4g}, {hi:.4g}]")
+        for w in pred.warnings:
+            print(f"  warning: {w}")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -213,6 +346,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     _add_dataset(sub)
     _add_install_plugins(sub)
+    _add_ml(sub)
     return parser
 
 
