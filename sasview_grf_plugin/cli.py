@@ -177,7 +177,7 @@ def _add_install_plugins(sub: argparse._SubParsersAction) -> None:
         help="install the grf_two_phase / grf_three_phase models into SasView's plugin folder",
         description="Write thin plugin files for grf_two_phase and grf_three_phase into SasView's plugin folder "
                     "(found as SasView finds it) or --dir. Only files written by this command are overwritten "
-                    "or removed. Restart SasView (or reload its plugins) afterwards.",
+                    "or removed. Restart SasView afterwards.",
     )
     p.add_argument("--dir", type=Path, default=None, help="plugin folder (default: SasView's)")
     p.add_argument("--uninstall", action="store_true", help="remove the files this command installed")
@@ -196,7 +196,7 @@ def _cmd_install_plugins(args: argparse.Namespace) -> int:
         return 0
     for path in install_plugins(target, force=args.force):
         print(f"installed {path}")
-    print("In SasView: Fitting > Plugin Models (restart SasView or use 'Reload plugins').")
+    print("Restart SasView to load them: Fitting perspective, category 'Plugin Models'.")
     return 0
 
 
@@ -333,6 +333,61 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_zoo(sub: argparse._SubParsersAction) -> None:
+    z = sub.add_parser("zoo", help="build the shipped default boosters, or their report",
+                       description="'zoo build' generates the four cases' datasets, trains and evaluates their "
+                                   "boosters and writes the bundles (resumable: rerun to continue). 'zoo report' "
+                                   "writes docs/model-zoo.md with metrics, parity plots and the case study.")
+    zsub = z.add_subparsers(dest="zoo_command", metavar="{build,report}")
+    zsub.required = True
+    b = zsub.add_parser("build", help="generate, train, evaluate and write the bundles",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    b.add_argument("--preset", default="compact", help="simulation preset")
+    b.add_argument("--work", type=Path, default=Path("zoo-work"), help="folder for the datasets")
+    b.add_argument("--out", type=Path, default=None, help="bundle folder (default: the package's shipped bundles)")
+    b.add_argument("--cases", nargs="+", default=None, help="subset of cases (default: all four)")
+    b.add_argument("--workers", type=int, default=None, help="local worker processes for dataset generation")
+    b.add_argument("--scheduler", default=None, help="Dask scheduler address for dataset generation")
+    b.add_argument("--backend", default="auto", choices=["auto", "numpy", "cupy"], help="simulation backend")
+    b.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="XGBoost device")
+    b.add_argument("--seed", type=int, default=0, help="dataset and training seed")
+    b.add_argument("--no-progress", action="store_true", help="no progress bars")
+    b.set_defaults(func=_cmd_zoo_build)
+    r = zsub.add_parser("report", help="write docs/model-zoo.md and its figures",
+                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    r.add_argument("--preset", default="compact", help="simulation preset of the bundles")
+    r.add_argument("--work", type=Path, default=Path("zoo-work"), help="folder with the datasets")
+    r.add_argument("--bundles", type=Path, default=None, help="bundle folder (default: the shipped bundles)")
+    r.add_argument("--docs", type=Path, default=Path("docs"), help="docs folder to write into")
+    r.add_argument("--replicates", type=int, default=500, help="replicate curves of the case study")
+    r.set_defaults(func=_cmd_zoo_report)
+
+
+def _cmd_zoo_build(args: argparse.Namespace) -> int:
+    from .ml.zoo import build_zoo
+
+    done = build_zoo(args.preset, work=args.work, out=args.out, cases=args.cases, workers=args.workers,
+                     scheduler=args.scheduler, backend=args.backend, device=args.device, seed=args.seed,
+                     progress=not args.no_progress)
+    for case, path in done.items():
+        print(f"{case}: {path}")
+    return 0
+
+
+def _cmd_zoo_report(args: argparse.Namespace) -> int:
+    from .ml.predictor import shipped_bundles
+    from .ml.zoo import write_report
+
+    if args.bundles is None:
+        bundles = shipped_bundles()
+    else:
+        bundles = {p.name: p for p in sorted(args.bundles.iterdir()) if (p / "card.json").is_file()}
+    if not bundles:
+        raise ValueError("no bundles found; run 'sasview-grf zoo build' first")
+    print(f"wrote {write_report(bundles, args.work, args.docs, args.preset, study_n=args.replicates)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -347,6 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_dataset(sub)
     _add_install_plugins(sub)
     _add_ml(sub)
+    _add_zoo(sub)
     return parser
 
 

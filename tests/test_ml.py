@@ -138,3 +138,26 @@ def test_cli_predict_reads_a_csv_with_its_q_unit(trained, tmp_path, capsys):
     rows = json.loads(out_json.read_text())
     assert set(rows[0]["values"]) == {"a", "porosity", "layer_fraction"}
     assert "porosity" in capsys.readouterr().out
+
+
+def test_training_on_a_dask_cluster_with_xgboost_dask(trained, tmp_path):
+    from dask.distributed import Client, LocalCluster
+
+    from sasview_grf_plugin.datasets import load_dataset
+
+    _, ds = trained
+    lazy = {s: load_dataset(d.path, lazy=True) for s, d in ds.items()}
+    # Few, fast rounds: xgboost.dask synchronizes the workers every round.
+    settings = settings_for("compact", num_boost_round=40, early_stopping_rounds=10)
+    settings.params = {**settings.params, "learning_rate": 0.3, "max_depth": 5}
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                      dashboard_address=None) as cluster, Client(cluster) as client:
+        bundle = train_bundle(tmp_path / "dask-bundle", lazy["train"], lazy["val"], lazy["test"], settings,
+                              log=lambda m: None, client=client)
+    card = json.loads((bundle / "card.json").read_text())
+    local_scaler = json.loads((trained[0] / "card.json").read_text())["scaler"]
+    np.testing.assert_allclose(card["scaler"]["mean"], local_scaler["mean"], rtol=1e-9)
+    for out in ("a", "layer_fraction"):
+        trivial = np.mean((ds["test"].__dict__[out] - ds["train"].__dict__[out].mean()) ** 2)
+        assert card["metrics"][out]["test"]["mse"] < 0.5 * trivial, out
+    assert load_predictor(bundle).predict_normalized(ds["test"].noisy[:3]).values["a"].shape == (3,)

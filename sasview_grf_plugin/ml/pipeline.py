@@ -39,13 +39,24 @@ def _check_compatible(train: Dataset, other: Dataset, name: str) -> None:
         raise ValueError(f"{name} split was simulated with another configuration than the training split")
 
 
+def _features(ds: Dataset, scaler: FeatureScaler | None, client: Any) -> Any:
+    if client is None:
+        return scaler.transform(log_features(ds.noisy)) if scaler is not None else log_features(ds.noisy)
+    import dask.array as da
+
+    x = da.log10(da.asarray(ds.noisy).astype(np.float64))
+    return x if scaler is None else ((x - scaler.mean) / scaler.std).astype(np.float32)
+
+
 def train_bundle(out: str | os.PathLike, train: Dataset, val: Dataset, test: Dataset | None,
                  settings: TrainingSettings, log: Callable[[str], None] = print,
-                 command: str = "") -> Path:
+                 command: str = "", client: Any = None) -> Path:
     """Train the case's boosters on ``train``, stop early on ``val``, evaluate, and write a bundle.
 
     With ``settings.random_search_trials`` > 0, hyperparameters are first drawn from the
     paper's Table 1 and the best (validation MSE of the porosity, as in the paper) is used.
+    With a ``dask.distributed.Client`` (datasets loaded with ``lazy=True``), training runs on
+    the cluster through ``xgboost.dask``.
     """
     from .. import __version__
 
@@ -54,9 +65,16 @@ def train_bundle(out: str | os.PathLike, train: Dataset, val: Dataset, test: Dat
     if test is not None:
         _check_compatible(train, test, "test")
     t0 = time.perf_counter()
-    scaler = FeatureScaler.fit(log_features(train.noisy))
-    x_tr = scaler.transform(log_features(train.noisy))
-    x_va = scaler.transform(log_features(val.noisy))
+    if client is None:
+        scaler = FeatureScaler.fit(log_features(train.noisy))
+    else:
+        import dask
+
+        logx = _features(train, None, client)
+        mean, std, lo, hi = dask.compute(logx.mean(0), logx.std(0), logx.min(0), logx.max(0))
+        std = np.where(std > 0, std, 1.0)
+        scaler = FeatureScaler(mean=mean, std=std, low=(lo - mean) / std, high=(hi - mean) / std)
+    x_tr, x_va = _features(train, scaler, client), _features(val, scaler, client)
     params = dict(settings.params)
     search = []
     if settings.random_search_trials:
@@ -64,16 +82,17 @@ def train_bundle(out: str | os.PathLike, train: Dataset, val: Dataset, test: Dat
         for trial in range(settings.random_search_trials):
             cand = {**params, **sample_hyperparameters(rng)}
             _, info = train_regressor(x_tr, train.porosity, x_va, val.porosity,
-                                      TrainingSettings(**{**settings.__dict__, "params": cand, "restarts": 1}))
+                                      TrainingSettings(**{**settings.__dict__, "params": cand, "restarts": 1}),
+                                      client=client)
             search.append({"params": cand, "val_mse": info["val_mse"], "best_iteration": info["best_iteration"]})
             log(f"  search {trial + 1}/{settings.random_search_trials}: porosity val MSE {info['val_mse']:.3e}")
         params = min(search, key=lambda s: s["val_mse"])["params"]
     boosters, intervals, record = {}, {}, {}
     for out_name in case.outputs:
         booster, info = train_regressor(x_tr, getattr(train, out_name), x_va, getattr(val, out_name), settings,
-                                        params=params)
+                                        params=params, client=client)
         ibooster, iinfo = train_interval(x_tr, getattr(train, out_name), x_va, getattr(val, out_name), settings,
-                                         params=params)
+                                         params=params, client=client)
         boosters[out_name], intervals[out_name] = booster, ibooster
         record[out_name] = {"point": info, "interval": iinfo}
         log(f"  {out_name}: {info['best_iteration'] + 1} trees, val MSE {info['val_mse']:.3e}; "
@@ -108,8 +127,15 @@ def train_bundle(out: str | os.PathLike, train: Dataset, val: Dataset, test: Dat
 
     predictor = load_predictor(path)
     splits = {"train": train, "val": val, **({"test": test} if test is not None else {})}
+    splits = {k: v if isinstance(v.noisy, np.ndarray) else _in_memory(v) for k, v in splits.items()}
     card["metrics"] = evaluate_predictions(predictor, splits)
     return write_bundle(out, card, boosters, intervals)
+
+
+def _in_memory(ds: Dataset) -> Dataset:
+    from ..datasets.storage import load_dataset
+
+    return load_dataset(ds.path)
 
 
 def _versions(package_version: str) -> dict[str, str]:

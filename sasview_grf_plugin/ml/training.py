@@ -111,36 +111,63 @@ def _xgb_params(settings: TrainingSettings, params: dict[str, Any], seed: int, *
     return out
 
 
-def _dmatrices(x_tr, y_tr, x_va, y_va, max_bin: int):
+def _dmatrices(x_tr, y_tr, x_va, y_va, max_bin: int, client: Any = None):
     import xgboost as xgb
 
     # QuantileDMatrix bins once and shares the cuts with the validation matrix.
+    if client is not None:
+        from xgboost import dask as dxgb
+
+        dtr = dxgb.DaskQuantileDMatrix(client, x_tr, label=y_tr, max_bin=max_bin)
+        dva = dxgb.DaskQuantileDMatrix(client, x_va, label=y_va, ref=dtr, max_bin=max_bin)
+        return dtr, dva
     dtr = xgb.QuantileDMatrix(x_tr, label=y_tr, max_bin=max_bin)
     dva = xgb.QuantileDMatrix(x_va, label=y_va, ref=dtr, max_bin=max_bin)
     return dtr, dva
 
 
-def train_regressor(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
-                    settings: TrainingSettings, params: dict[str, Any] | None = None,
-                    progress: Any = None) -> tuple[Any, dict[str, Any]]:
-    """Best of ``settings.restarts`` MSE boosters (early stopping on the validation split).
-
-    Returns the booster (cut at its best iteration) and a record of the runs.
-    """
+def _train(params: dict[str, Any], dtr: Any, dva: Any, settings: TrainingSettings, client: Any = None) -> Any:
+    """xgboost.train, or xgboost.dask.train on a cluster; returns the booster cut at its best iteration."""
     import xgboost as xgb
 
+    kw = dict(num_boost_round=settings.num_boost_round, evals=[(dva, "val")],
+              early_stopping_rounds=settings.early_stopping_rounds, verbose_eval=False)
+    if client is None:
+        booster = xgb.train(params, dtr, **kw)
+    else:
+        from xgboost import dask as dxgb
+
+        booster = dxgb.train(client, params, dtr, **kw)["booster"]
+    return booster[: int(booster.best_iteration) + 1]
+
+
+def _predict(booster: Any, x: Any, client: Any = None) -> np.ndarray:
+    if client is None:
+        return booster.inplace_predict(x)
+    from xgboost import dask as dxgb
+
+    return np.asarray(dxgb.inplace_predict(client, booster, x).compute())
+
+
+def train_regressor(x_tr: Any, y_tr: Any, x_va: Any, y_va: Any, settings: TrainingSettings,
+                    params: dict[str, Any] | None = None, progress: Any = None,
+                    client: Any = None) -> tuple[Any, dict[str, Any]]:
+    """Best of ``settings.restarts`` MSE boosters (early stopping on the validation split).
+
+    Arrays are NumPy, or Dask arrays with a ``dask.distributed.Client`` (training by
+    ``xgboost.dask`` on the cluster). Returns the booster (cut at its best iteration) and
+    a record of the runs.
+    """
     params = dict(settings.params if params is None else params)
-    dtr, dva = _dmatrices(x_tr, y_tr, x_va, y_va, int(params.get("max_bin", 256)))
+    dtr, dva = _dmatrices(x_tr, y_tr, x_va, y_va, int(params.get("max_bin", 256)), client)
+    y_va_np = np.asarray(y_va)
     best, runs = None, []
     for r in range(settings.restarts):
         t0 = time.perf_counter()
-        booster = xgb.train(_xgb_params(settings, params, settings.seed + r, objective="reg:squarederror",
-                                        eval_metric="rmse"),
-                            dtr, num_boost_round=settings.num_boost_round, evals=[(dva, "val")],
-                            early_stopping_rounds=settings.early_stopping_rounds, verbose_eval=False)
-        it = int(booster.best_iteration)
-        booster = booster[: it + 1]
-        mse = float(np.mean((booster.inplace_predict(x_va) - y_va) ** 2))
+        booster = _train(_xgb_params(settings, params, settings.seed + r, objective="reg:squarederror",
+                                     eval_metric="rmse"), dtr, dva, settings, client)
+        it = int(booster.num_boosted_rounds()) - 1
+        mse = float(np.mean((_predict(booster, x_va, client) - y_va_np) ** 2))
         runs.append({"restart": r, "best_iteration": it, "val_mse": mse, "seconds": time.perf_counter() - t0})
         if progress is not None:
             progress(runs[-1])
@@ -150,21 +177,16 @@ def train_regressor(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: 
     return best[0], {"runs": runs, "best_iteration": int(best[0].num_boosted_rounds()) - 1, "val_mse": best[1]}
 
 
-def train_interval(x_tr: np.ndarray, y_tr: np.ndarray, x_va: np.ndarray, y_va: np.ndarray,
-                   settings: TrainingSettings, params: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+def train_interval(x_tr: Any, y_tr: Any, x_va: Any, y_va: Any, settings: TrainingSettings,
+                   params: dict[str, Any] | None = None, client: Any = None) -> tuple[Any, dict[str, Any]]:
     """Quantile booster for the (1-level)/2 and (1+level)/2 quantiles, plus its conformal margin."""
-    import xgboost as xgb
-
     params = dict(settings.params if params is None else params)
     lvl = settings.interval_level
     alphas = np.array([(1 - lvl) / 2, (1 + lvl) / 2])
-    dtr, dva = _dmatrices(x_tr, y_tr, x_va, y_va, int(params.get("max_bin", 256)))
-    booster = xgb.train(_xgb_params(settings, params, settings.seed + 1000, objective="reg:quantileerror",
-                                    quantile_alpha=alphas),
-                        dtr, num_boost_round=settings.num_boost_round, evals=[(dva, "val")],
-                        early_stopping_rounds=settings.early_stopping_rounds, verbose_eval=False)
-    booster = booster[: int(booster.best_iteration) + 1]
-    margin = conformal_margin(booster.inplace_predict(x_va), y_va, lvl)
+    dtr, dva = _dmatrices(x_tr, y_tr, x_va, y_va, int(params.get("max_bin", 256)), client)
+    booster = _train(_xgb_params(settings, params, settings.seed + 1000, objective="reg:quantileerror",
+                                 quantile_alpha=alphas), dtr, dva, settings, client)
+    margin = conformal_margin(_predict(booster, x_va, client).reshape(-1, 2), np.asarray(y_va), lvl)
     return booster, {"alphas": alphas.tolist(), "margin": margin,
                      "best_iteration": int(booster.num_boosted_rounds()) - 1}
 

@@ -61,8 +61,8 @@ def install_plugins(directory: str | os.PathLike | None = None, force: bool = Fa
                if (target / f"{n}.py").exists() and not _is_ours(target / f"{n}.py")]
     if foreign and not force:
         raise ValueError(
-            f"{', '.join(str(p) for p in foreign)} exist(s) and were not written by sasview-grf-plugin; "
-            "move them away or pass --force to overwrite"
+            f"not overwriting {', '.join(str(p) for p in foreign)}: not written by sasview-grf-plugin; "
+            "move it away or pass --force to overwrite"
         )
     written = []
     for name in MODEL_NAMES:

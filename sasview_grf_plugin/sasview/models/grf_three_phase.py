@@ -64,11 +64,14 @@ Parameters
 Domain of validity and extrapolation
 ------------------------------------
 
-The simulation resolves $2\pi/(N\Delta x) \le q \le \pi/\Delta x$. Below that
+The simulation covers $2\pi/(N\Delta x) \le q \le \pi/\Delta x$; the voxels
+themselves shape the curve in the upper half of that range, so use data up to
+about $\pi/(2\Delta x)$ (as the paper's 0.5 nm voxels and $q \le 3$ nm$^{-1}$ do). Below that
 range the curve continues flat at its value at $2\pi/(N\Delta x)$; above it as
 Porod's law $q^{-4}$; both finite. Choose ``voxel_size`` and ``grid_size`` so
 that the data's $q$ range lies inside the simulated one. The defaults (64
-voxels of 5 Å) cover $0.02 \le q \le 0.63$ Å$^{-1}$. Results are cached; a CUDA
+voxels of 5 Å) suit $0.02 \le q \le 0.3$ Å$^{-1}$. The smoothing is 2 voxels
+wide, so for three phases ``voxel_size`` also sets the layer's thickness scale. Results are cached; a CUDA
 GPU is used through CuPy when available (``SASVIEW_GRF_BACKEND=numpy`` prevents
 it).
 
@@ -112,9 +115,9 @@ parameters = [
     ["sld_layer", "1e-6/Ang^2", 6.5, [-inf, inf], "sld", "layer scattering length density"],
     ["sld_solid", "1e-6/Ang^2", 10.0, [-inf, inf], "sld", "solid scattering length density"],
     ["voxel_size", "Ang", 5.0, [0.1, 1000.0], "", "simulation voxel edge"],
-    ["grid_size", "", 64, [8, 1024], "", "voxels per box edge (whole number)"],
-    ["n_realizations", "", 1, [1, 100], "", "structures averaged (whole number)"],
-    ["seed", "", 1, [0, 1e9], "", "random seed of the structures (whole number)"],
+    ["grid_size", "", 64, [8, 1024], "", "voxels per box edge (rounded to a whole number)"],
+    ["n_realizations", "", 1, [1, 100], "", "structures averaged (rounded to a whole number)"],
+    ["seed", "", 1, [0, 1e9], "", "random seed of the structures (rounded to a whole number)"],
 ]
 
 
