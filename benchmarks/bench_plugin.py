@@ -10,24 +10,15 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import statistics
 import time
 from datetime import date
 
 import numpy as np
+from _timing import median_time
 from sasmodels.core import load_model
 from sasmodels.direct_model import call_kernel
 
 from sasview_grf_plugin.sasview import engine, model_path
-
-
-def timed(fn, repeats: int) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -40,7 +31,7 @@ def main() -> None:
     q = np.geomspace(1e-3, 0.6, args.n_q)
     print(f"{'model':<18}{'first call ms':>15}{'cached ms':>12}{'trivial model ms':>18}{'ratio':>8}")
     floor_kernel = load_model("power_law").make_kernel([q])
-    floor = timed(lambda: call_kernel(floor_kernel, {}), args.repeats)
+    floor = median_time(lambda: call_kernel(floor_kernel, {}), args.repeats)
     for name in ("grf_two_phase", "grf_three_phase"):
         engine.clear_cache()
         kernel = load_model(model_path(name)).make_kernel([q])
@@ -48,7 +39,7 @@ def main() -> None:
         t0 = time.perf_counter()
         call_kernel(kernel, pars)
         first = time.perf_counter() - t0
-        cached = timed(lambda k=kernel, p=pars: call_kernel(k, p), args.repeats)
+        cached = median_time(lambda k=kernel, p=pars: call_kernel(k, p), args.repeats)
         print(f"{name:<18}{first * 1e3:>15.1f}{cached * 1e3:>12.3f}{floor * 1e3:>18.3f}{cached / floor:>8.2f}")
 
 

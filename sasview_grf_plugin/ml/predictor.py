@@ -134,8 +134,8 @@ class Predictor:
         z = self.scaler.transform(log_features(np.atleast_2d(normalized)))
         values, lower, upper = {}, {}, {}
         for out in self.outputs:
-            values[out] = self.bundle.boosters[out].inplace_predict(z).astype(np.float64)
-            raw = self.bundle.interval_boosters[out].inplace_predict(z).astype(np.float64)
+            values[out] = self.bundle.boosters[out].inplace_predict(z, validate_features=False).astype(np.float64)
+            raw = self.bundle.interval_boosters[out].inplace_predict(z, validate_features=False).astype(np.float64)
             m = self.margins[out]
             lower[out], upper[out] = raw[:, 0] - m, raw[:, 1] + m
         outside = self.scaler.outside_fraction(z)

@@ -25,7 +25,15 @@ import numpy as np
 from .units import CM_PER_SLD2_NM3, length_to_nm, q_to_per_nm
 
 __all__ = ["StructureKey", "PartialCurves", "partial_curves", "intensity", "cache_info", "clear_cache",
-           "MAX_CACHE_ENTRIES"]
+           "MAX_CACHE_ENTRIES", "SIMULATION_CONTROLS"]
+
+# The simulation controls both plugin models end their parameter tables with (sasmodels format).
+SIMULATION_CONTROLS = [
+    ["voxel_size", "Ang", 5.0, [0.1, 1000.0], "", "simulation voxel edge"],
+    ["grid_size", "", 64, [8, 1024], "", "voxels per box edge (rounded to a whole number)"],
+    ["n_realizations", "", 1, [1, 100], "", "structures averaged (rounded to a whole number)"],
+    ["seed", "", 1, [0, 1e9], "", "random seed of the structures (rounded to a whole number)"],
+]
 
 MAX_CACHE_ENTRIES = 128
 _NODES_PER_DQ = 8

@@ -82,7 +82,7 @@ Authorship and Verification
 
 from numpy import inf
 
-from sasview_grf_plugin.sasview.engine import intensity
+from sasview_grf_plugin.sasview.engine import SIMULATION_CONTROLS, intensity
 
 __all__ = ["name", "title", "description", "category", "parameters", "Iq", "tests"]
 
@@ -101,10 +101,7 @@ parameters = [
     ["porosity", "", 0.3, [0.01, 0.99], "", "pore volume fraction"],
     ["sld_pore", "1e-6/Ang^2", 0.0, [-inf, inf], "sld", "pore scattering length density"],
     ["sld_solid", "1e-6/Ang^2", 10.0, [-inf, inf], "sld", "solid scattering length density"],
-    ["voxel_size", "Ang", 5.0, [0.1, 1000.0], "", "simulation voxel edge"],
-    ["grid_size", "", 64, [8, 1024], "", "voxels per box edge (rounded to a whole number)"],
-    ["n_realizations", "", 1, [1, 100], "", "structures averaged (rounded to a whole number)"],
-    ["seed", "", 1, [0, 1e9], "", "random seed of the structures (rounded to a whole number)"],
+    *SIMULATION_CONTROLS,
 ]
 
 

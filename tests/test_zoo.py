@@ -1,0 +1,43 @@
+"""The shipped default bundles: present for all four cases, verified, and sensible on new curves."""
+
+import numpy as np
+import pytest
+
+from sasview_grf_plugin.datasets import CASES, PAPER_INTENSITY_SCALE, add_noise, normalize, parameter_ranges
+from sasview_grf_plugin.ml import load_predictor, shipped_bundles
+from sasview_grf_plugin.simulator import PRESETS, simulate_curve
+
+
+def test_all_four_cases_are_shipped_within_the_size_budget():
+    bundles = shipped_bundles()
+    assert sorted(bundles) == sorted(CASES)
+    total = sum(f.stat().st_size for p in bundles.values() for f in p.iterdir())
+    assert total < 25 * 2**20
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_shipped_bundle_card_and_predictions_on_fresh_curves(case):
+    pred = load_predictor(case)
+    card = pred.card
+    cfg = PRESETS["compact"]
+    assert card["case"] == case and card["preset"] == "compact"
+    np.testing.assert_allclose(pred.q, cfg.q)
+    assert set(card["metrics"][pred.outputs[0]]) == {"train", "val", "test"}
+    # Four parameter sets inside the case's ranges, new seeds (not in any dataset: seed 20261123).
+    ranges = parameter_ranges(cfg, case)
+    rng = np.random.default_rng(20261123)
+    truth = {k: rng.uniform(lo + 0.2 * (hi - lo), hi - 0.2 * (hi - lo), 4) if hi > lo else np.zeros(4)
+             for k, (lo, hi) in ranges.items()}
+    curves = simulate_curve(cfg, truth["a"], truth["porosity"], truth["layer_fraction"], seed=20261123)
+    noisy, _ = add_noise(PAPER_INTENSITY_SCALE * curves, rng, alpha=1e3)
+    p = pred.predict(cfg.q, noisy)
+    for out in pred.outputs:
+        # Within 4 test-split RMSEs of the truth (the card's own accuracy), and inside the ranges.
+        rmse = np.sqrt(card["metrics"][out]["test"]["mse"])
+        assert np.all(np.abs(p.values[out] - truth[out]) < 4 * rmse), (out, p.values[out], truth[out])
+    assert np.all(p.in_domain)
+    # The raw curve on another scale and in 1/Å gives the same prediction.
+    again = pred.predict(cfg.q / 10, 17.0 * curves[0], q_unit="1/A")
+    once = pred.predict_normalized(normalize(cfg.q, curves[:1]))
+    for out in pred.outputs:
+        assert again.values[out][0] == pytest.approx(once.values[out][0], rel=1e-5)
