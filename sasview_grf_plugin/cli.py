@@ -388,6 +388,59 @@ def _cmd_zoo_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_fit(sub: argparse._SubParsersAction) -> None:
+    f = sub.add_parser(
+        "fit",
+        help="fit GRF parameters to measured curves, seeded (or replaced) by the boosters",
+        description="Fit the GRF plugin model of a case to every curve of FILE (or of every file in a folder): "
+                    "'seed' starts a bumps fit at the boosters' prediction, 'replace' returns the prediction, "
+                    "'conventional' fits from the model defaults. q in 1/Å on output, a in Å.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    f.add_argument("paths", type=Path, nargs="+", help="data file(s) or folder(s)")
+    f.add_argument("--case", required=True, help="two_phase_low, two_phase_high, three_phase_low or three_phase_high")
+    f.add_argument("--mode", default="seed", choices=["seed", "replace", "conventional"], help="how to fit")
+    f.add_argument("--method", default="lm", help="bumps fitter: lm, amoeba, newton, de, dream, ...")
+    f.add_argument("--q-unit", default=None, help="q unit of ASCII files: 1/A or 1/nm")
+    f.add_argument("--bundle", type=Path, default=None, help="bundle directory instead of the shipped one")
+    f.add_argument("--plot", type=Path, default=None,
+                   help="PNG of data, start, fit and residuals (a folder when several curves are fitted)")
+    f.add_argument("--json", type=Path, default=None, help="write the results as JSON")
+    f.add_argument("--summary", type=Path, default=None, help="batch summary, CSV or JSON by extension")
+    f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    f.set_defaults(func=_cmd_fit)
+
+
+def _cmd_fit(args: argparse.Namespace) -> int:
+    import json
+
+    from .fitting import fit_many, plot_fit, write_summary
+
+    results, failures = fit_many(args.paths, args.case, mode=args.mode, method=args.method, q_unit=args.q_unit,
+                                 progress=not args.no_progress and len(args.paths) > 1,
+                                 **({"bundle": args.bundle} if args.bundle else {}))
+    for r in results:
+        print(r.table())
+    for f in failures:
+        print(f"FAILED {f['source']}: {f['error']}", file=sys.stderr)
+    if args.plot is not None and results:
+        if len(results) == 1 and args.plot.suffix.lower() == ".png":
+            plot_fit(results[0], args.plot)
+            print(f"wrote {args.plot}")
+        else:
+            args.plot.mkdir(parents=True, exist_ok=True)
+            for r in results:
+                plot_fit(r, args.plot / f"{r.name}.png")
+            print(f"wrote {len(results)} figures to {args.plot}")
+    if args.json is not None:
+        args.json.write_text(json.dumps([r.to_dict() for r in results], indent=1))
+    if args.summary is not None:
+        write_summary(results, failures, args.summary)
+    if not results:
+        return 2
+    return 1 if failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -403,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_install_plugins(sub)
     _add_ml(sub)
     _add_zoo(sub)
+    _add_fit(sub)
     return parser
 
 

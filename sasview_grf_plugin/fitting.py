@@ -1,0 +1,357 @@
+"""ML-seeded fitting: a measured curve in, GRF parameters with uncertainties out.
+
+Modes:
+
+- ``"replace"``: the boosters' prediction is the answer (milliseconds), with its intervals;
+- ``"seed"``: a bumps fit of the plugin model (``grf_two_phase``/``grf_three_phase``) starting at
+  the prediction, within the model card's parameter ranges;
+- ``"conventional"``: the same fit from the model's default parameters (the baseline).
+
+Units follow SasView: q in 1/Å, ``a`` in Å, intensity in the data's unit. The boosters assume
+the curve is the structure's own scattering: no instrument smearing, background subtracted, any
+scale. The fit corrects what the ML part cannot: a free ``scale`` (absolute or arbitrary units)
+and flat ``background``, resolution smearing through sasmodels (pinhole ``dx`` or slit ``dxl``
+read with the data), and the q range restricted to where both model and boosters are valid.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FitResult", "fit_curve", "fit_many", "plot_fit", "MODES", "DEFAULT_MODEL_OPTIONS"]
+
+MODES = ("seed", "replace", "conventional")
+# The simulation grid of the compact boosters (128 voxels of 5 Å), one realization, seed 1.
+DEFAULT_MODEL_OPTIONS = {"grid_size": 128, "voxel_size": 5.0, "n_realizations": 1, "seed": 1}
+# 90 % interval -> standard deviation of a normal distribution.
+_Z90 = 1.6448536269514722
+
+
+@dataclass
+class FitResult:
+    """Outcome of :func:`fit_curve` (SasView units: ``a`` in Å)."""
+
+    name: str
+    case: str
+    mode: str
+    method: str
+    values: dict[str, float]
+    uncertainties: dict[str, float]
+    start: dict[str, float]
+    chi2: float
+    n_points: int
+    q_range: tuple[float, float]
+    simulations: int
+    evaluations: int
+    wall_time: float
+    ml: dict[str, Any] | None
+    warnings: list[str] = field(default_factory=list)
+    curves: dict[str, list[float]] = field(default_factory=dict, repr=False)
+
+    def to_dict(self, with_curves: bool = False) -> dict[str, Any]:
+        d = asdict(self)
+        if not with_curves:
+            d.pop("curves")
+        return d
+
+    def table(self) -> str:
+        """A plain-text table of the result."""
+        lines = [f"{self.name}: case {self.case}, mode {self.mode}" + ("" if self.mode == "replace" else
+                                                                      f" ({self.method})"),
+                 f"  q range {self.q_range[0]:.4g}-{self.q_range[1]:.4g} 1/Å, {self.n_points} points; "
+                 f"reduced chi^2 {self.chi2:.3g}; {self.simulations} simulations, {self.evaluations} evaluations, "
+                 f"{self.wall_time:.2f} s",
+                 f"  {'parameter':<16}{'start':>12}{'value':>12}{'+/-':>11}"]
+        for k, v in self.values.items():
+            lines.append(f"  {k:<16}{self.start.get(k, float('nan')):>12.5g}{v:>12.5g}"
+                         f"{self.uncertainties.get(k, float('nan')):>11.3g}")
+        if self.ml is not None:
+            iv = self.ml["interval"]
+            lines.append("  ML prediction (90 % interval): " + ", ".join(
+                f"{k} {v:.4g} [{iv[k][0]:.4g}, {iv[k][1]:.4g}]" for k, v in self.ml["values_sasview"].items()))
+        lines += [f"  warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def _as_curve(data: Any, q_unit: str | None, name: str | None) -> Any:
+    from .loaders import Curve, load_curves, prepare_data1d
+
+    if isinstance(data, Curve):
+        return data
+    if isinstance(data, (str, os.PathLike)):
+        curves = load_curves(data, q_unit=q_unit)
+        if len(curves) > 1:
+            raise ValueError(f"{data} holds {len(curves)} curves; use fit_many for multi-frame files")
+        return curves[0]
+    if type(data).__name__ == "Data1D":
+        d, masked = prepare_data1d(data, name or "data")
+        return Curve(data=d, name=name or getattr(d, "filename", None) or "data", source="Data1D",
+                     q_unit_source="1/Å (Data1D)", masked=masked)
+    if type(data).__name__ == "Data2D":
+        raise ValueError("2-D data are not supported: reduce them to a 1-D curve I(q) first")
+    if isinstance(data, (tuple, list)) and len(data) in (2, 3):
+        if q_unit is None:
+            raise ValueError("arrays carry no unit: give q_unit='1/A' or '1/nm'")
+        from sasdata.dataloader.data_info import Data1D
+
+        from .loaders import _unit_factor
+
+        q = np.asarray(data[0], dtype=np.float64) * _unit_factor(q_unit)
+        d = Data1D(x=q, y=np.asarray(data[1], dtype=np.float64),
+                   dy=None if len(data) == 2 else np.asarray(data[2], dtype=np.float64))
+        d, masked = prepare_data1d(d, name or "arrays")
+        return Curve(data=d, name=name or "arrays", source="arrays", q_unit_source=f"{q_unit} (given)", masked=masked)
+    raise ValueError(f"cannot fit {type(data).__name__}: give a sasdata Data1D, a file path, or (q, I[, dI]) arrays")
+
+
+def _linear_scale_background(model_i: np.ndarray, y: np.ndarray, dy: np.ndarray) -> tuple[float, float]:
+    """Weighted least squares y ~ scale * model + background, with scale > 0 and background >= 0."""
+    w = 1.0 / dy
+    a = np.column_stack([model_i * w, w])
+    (scale, bkg), *_ = np.linalg.lstsq(a, y * w, rcond=None)
+    if bkg < 0 or scale <= 0:
+        bkg = 0.0
+        scale = float(np.sum(model_i * y * w**2) / np.sum((model_i * w) ** 2))
+    return float(max(scale, 1e-30)), float(bkg)
+
+
+def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_unit: str | None = None,
+              bundle: str | os.PathLike | None = None, model_options: dict[str, float] | None = None,
+              steps: int = 200, name: str | None = None) -> FitResult:
+    """Fit (or predict) the GRF parameters of one curve.
+
+    Parameters
+    ----------
+    data
+        A sasdata ``Data1D`` (q in 1/Å), a path to a file sasdata reads (or ``.pdh``), or arrays
+        ``(q, I[, dI])`` with ``q_unit``.
+    case
+        ``two_phase_low``, ``two_phase_high``, ``three_phase_low`` or ``three_phase_high``: the
+        boosters and the plugin model (the porosity level must be known, see Babinet's principle).
+    mode
+        ``"seed"``, ``"replace"`` or ``"conventional"``.
+    method
+        A bumps fitter: ``"lm"``, ``"amoeba"``, ``"newton"``, ``"de"``, ``"dream"``, ...
+    bundle
+        A bundle directory instead of the shipped one for ``case``.
+    model_options
+        Simulation controls of the plugin model (default: the boosters' grid, 128 voxels of 5 Å).
+    steps
+        Maximum fitter steps.
+    """
+    from .datasets.cases import get_case
+    from .ml.predictor import load_predictor
+
+    if mode not in MODES:
+        raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+    spec = get_case(case)
+    curve = _as_curve(data, q_unit, name)
+    predictor = load_predictor(bundle if bundle is not None else case)
+    opts = {**DEFAULT_MODEL_OPTIONS, **(model_options or {})}
+    warnings_out = list(curve.notes)
+    if curve.masked:
+        warnings_out.append(f"{curve.masked} unusable points removed")
+    if curve.slit_length:
+        warnings_out.append(f"slit smearing (slit length {curve.slit_length:.4g} 1/Å) is applied in the fit; "
+                            "the ML prediction sees the smeared curve")
+    # q range: the boosters' grid (in 1/Å), within the data.
+    q_ml = predictor.q / 10.0
+    q = curve.q
+    lo, hi = max(q_ml[0], q[0]), min(q_ml[-1], q[-1])
+    if hi <= lo:
+        raise ValueError(f"{curve.name}: the data (q = {q[0]:.4g}-{q[-1]:.4g} 1/Å) do not overlap the model's range "
+                         f"{q_ml[0]:.4g}-{q_ml[-1]:.4g} 1/Å")
+    t0 = time.perf_counter()
+    ml = None
+    try:
+        pred = predictor.predict(q, curve.intensity, q_unit="1/A")
+        row = pred.row(0)
+        row["values_sasview"] = {k: (10 * v if k == "a" else v) for k, v in row["values"].items()}
+        row["interval"] = {k: ([10 * x for x in iv] if k == "a" else iv) for k, iv in row["interval"].items()}
+        row["warnings"] = pred.warnings
+        ml = row
+        if not row["in_domain"]:
+            warnings_out.append("the curve lies outside the boosters' training domain; treat the ML values with care")
+        warnings_out += pred.warnings
+    except ValueError as exc:
+        if mode != "conventional":
+            raise
+        warnings_out.append(f"no ML prediction: {exc}")
+    data1d = curve.data
+    data1d.qmin, data1d.qmax = float(lo), float(hi)
+    sel = (q >= lo) & (q <= hi)
+    if sel.sum() < len(spec.outputs) + 3:
+        raise ValueError(f"{curve.name}: only {int(sel.sum())} points in the fit range {lo:.4g}-{hi:.4g} 1/Å")
+    ranges = {k: tuple(v) for k, v in predictor.card["parameter_ranges"].items()}
+    ranges["a"] = (10 * ranges["a"][0], 10 * ranges["a"][1])  # nm -> Å
+    if mode == "conventional":
+        from .sasview.models import grf_three_phase, grf_two_phase
+
+        table = (grf_three_phase if spec.three_phase else grf_two_phase).parameters
+        defaults = {p[0]: float(p[2]) for p in table}
+        start = {k: float(np.clip(defaults[k], *ranges[k])) for k in spec.outputs}
+    else:
+        start = {k: float(np.clip(ml["values_sasview"][k], *ranges[k])) for k in spec.outputs}
+    result = _fit(curve, spec, start, ranges, opts, method, steps, mode)
+    result.update(ml=ml, warnings=warnings_out, wall_time=time.perf_counter() - t0, case=spec.name, mode=mode,
+                  method=method, name=curve.name, q_range=(float(lo), float(hi)))
+    if mode == "replace" and ml is not None:
+        result["values"] = {**result["values"], **{k: ml["values_sasview"][k] for k in spec.outputs}}
+        result["uncertainties"] = {**result["uncertainties"],
+                                   **{k: (ml["interval"][k][1] - ml["interval"][k][0]) / (2 * _Z90)
+                                      for k in spec.outputs}}
+    if mode != "replace" and result["chi2"] > 10:
+        result["warnings"].append(f"poor fit: reduced chi^2 = {result['chi2']:.3g}")
+    return FitResult(**result)
+
+
+def _fit(curve: Any, spec: Any, start: dict[str, float], ranges: dict[str, tuple[float, float]],
+         opts: dict[str, float], method: str, steps: int, mode: str) -> dict[str, Any]:
+    from bumps.fitters import fit as bumps_fit
+    from bumps.names import FitProblem
+    from sasmodels.bumps_model import Experiment, Model
+    from sasmodels.core import load_model
+
+    from .sasview import engine, model_path
+
+    kernel = load_model(model_path("grf_three_phase" if spec.three_phase else "grf_two_phase"))
+    contrast = {"sld_pore": 0.0, "sld_solid": 1.0, **({"sld_layer": 0.65} if spec.three_phase else {})}
+    data = curve.data
+    y_data = np.asarray(data.y)
+    dy_data = np.zeros_like(y_data) if data.dy is None else np.asarray(data.dy)
+    # The model is one finite box: its curve scatters between realizations (most at low q), which the
+    # weights must include, or the fit chases one realization's low-q details.
+    scatter = engine.realization_scatter(np.asarray(data.x), opts["grid_size"], opts["voxel_size"],
+                                         int(round(opts["n_realizations"])))
+    data.dy = np.sqrt(dy_data**2 + (scatter * y_data) ** 2)
+    model = Model(kernel, **contrast, **opts, **start, scale=1.0, background=0.0)
+    experiment = Experiment(data=data, model=model)
+    # Linear start for scale and background at the structure start (same for every mode).
+    theory = experiment.theory()
+    y, dy = experiment.Iq, experiment.dIq
+    scale, bkg = _linear_scale_background(theory, y, dy)
+    model.scale.value, model.background.value = scale, bkg
+    experiment.update()  # the experiment caches its theory; parameters set directly do not clear it
+    free = list(spec.outputs)
+    before = engine.cache_info()
+    start_all = {**start, "scale": scale, "background": bkg}
+    start_curve = experiment.theory().copy()
+    if mode == "replace":
+        values, errs = start_all, {k: float("nan") for k in start_all}
+        chi2 = float(experiment.nllf() * 2 / max(1, len(y) - len(free) - 2))
+    else:
+        for k in free:
+            getattr(model, k).range(*ranges[k])
+        model.scale.range(scale * 1e-3, scale * 1e3)
+        y_max = float(np.max(y))
+        model.background.range(0.0, max(10 * bkg, 0.5 * y_max))
+        problem = FitProblem(experiment)
+        res = bumps_fit(problem, method=method, steps=steps, verbose=False)
+        names = problem.labels()
+        values = dict(start_all)
+        errs = {k: float("nan") for k in start_all}
+        for label, x, dx in zip(names, res.x, res.dx if res.dx is not None else [math.nan] * len(res.x),
+                                strict=True):
+            values[label] = float(x)
+            errs[label] = float(dx)
+        problem.setp(res.x)
+        chi2 = float(problem.chisq())
+    after = engine.cache_info()
+    final_curve = experiment.theory()
+    return {"values": {k: values[k] for k in (*free, "scale", "background")},
+            "uncertainties": {k: errs[k] for k in (*free, "scale", "background")},
+            "start": start_all, "chi2": chi2, "n_points": int(len(y)),
+            "simulations": after["misses"] - before["misses"],
+            "evaluations": (after["misses"] + after["hits"]) - (before["misses"] + before["hits"]),
+            "curves": {"q": np.asarray(experiment.resolution.q).tolist(),
+                       "data": np.asarray(y).tolist(), "error": np.asarray(dy).tolist(),
+                       "start": np.asarray(start_curve).tolist(), "fit": np.asarray(final_curve).tolist()}}
+
+
+def plot_fit(result: FitResult, path: str | os.PathLike) -> None:
+    """Data, the start curve (ML seed or defaults), the final fit and normalized residuals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c = {k: np.asarray(v) for k, v in result.curves.items()}
+    fig, (ax, axr) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    ax.errorbar(c["q"], c["data"], yerr=c["error"], fmt=".", ms=3, color="0.4", elinewidth=0.6, label="data")
+    label = {"seed": "ML-seeded start", "conventional": "default start", "replace": "ML prediction"}[result.mode]
+    ax.loglog(c["q"], c["start"], "--", color="tab:orange", lw=1.3, label=label)
+    if result.mode != "replace":
+        ax.loglog(c["q"], c["fit"], "-", color="tab:blue", lw=1.5, label=f"fit ({result.method})")
+    ax.set_ylabel("I(q)")
+    ax.set_title(f"{result.name}: {result.case}, reduced χ² = {result.chi2:.3g}", fontsize=10)
+    ax.legend(fontsize=8)
+    final = c["fit"] if result.mode != "replace" else c["start"]
+    axr.semilogx(c["q"], (c["data"] - final) / c["error"], ".", ms=3, color="tab:blue")
+    axr.axhline(0, color="k", lw=0.8)
+    axr.set_xlabel("q [1/Å]")
+    axr.set_ylabel("(data - model)/σ")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def fit_many(paths: list[str | os.PathLike], case: str, mode: str = "seed", method: str = "lm",
+             q_unit: str | None = None, progress: bool = True, **kwargs: Any) -> tuple[list[FitResult],
+                                                                                     list[dict[str, str]]]:
+    """Fit every curve of every file (a folder's files, multi-frame files curve by curve).
+
+    A file or curve that fails is reported in the second list and skipped; the rest go on.
+    """
+    from .loaders import load_curves
+
+    files: list[Path] = []
+    for p in map(Path, paths):
+        files += sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")) if p.is_dir() else [p]
+    jobs: list[Any] = []
+    failures: list[dict[str, str]] = []
+    for f in files:
+        try:
+            jobs += load_curves(f, q_unit=q_unit)
+        except ValueError as exc:
+            failures.append({"source": str(f), "error": str(exc)})
+    iterator: Any = jobs
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(jobs, unit="curve", desc="fitting")
+    results = []
+    for curve in iterator:
+        try:
+            results.append(fit_curve(curve, case, mode=mode, method=method, **kwargs))
+        except (ValueError, RuntimeError) as exc:
+            failures.append({"source": curve.name, "error": str(exc)})
+    return results, failures
+
+
+def write_summary(results: list[FitResult], failures: list[dict[str, str]], path: str | os.PathLike) -> None:
+    """CSV (by extension) or JSON summary of a batch."""
+    path = Path(path)
+    if path.suffix.lower() == ".csv":
+        import csv
+
+        keys = sorted({k for r in results for k in r.values})
+        with open(path, "w", newline="") as fh:
+            w = csv.writer(fh)
+            w.writerow(["name", "case", "mode", "chi2", "simulations", "wall_time", *keys,
+                        *(f"{k}_err" for k in keys), "warnings"])
+            for r in results:
+                w.writerow([r.name, r.case, r.mode, f"{r.chi2:.6g}", r.simulations, f"{r.wall_time:.3f}",
+                            *(f"{r.values.get(k, float('nan')):.6g}" for k in keys),
+                            *(f"{r.uncertainties.get(k, float('nan')):.3g}" for k in keys), "; ".join(r.warnings)])
+            for f in failures:
+                w.writerow([f["source"], "", "", "", "", "", *([""] * 2 * len(keys)), "FAILED: " + f["error"]])
+    else:
+        path.write_text(json.dumps({"results": [r.to_dict() for r in results], "failures": failures}, indent=1))
