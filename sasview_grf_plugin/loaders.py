@@ -127,8 +127,11 @@ def read_pdh(path: str | os.PathLike) -> Any:
 
 def prepare_data1d(data: Any, name: str) -> tuple[Any, int]:
     """Remove unusable points, fix ``dx`` zeros, set ``qmin``/``qmax``. Returns (data, number removed)."""
-    q = np.asarray(data.x, dtype=np.float64)
-    i = np.asarray(data.y, dtype=np.float64)
+    q = np.atleast_1d(np.asarray(data.x, dtype=np.float64))
+    i = np.atleast_1d(np.asarray(data.y, dtype=np.float64))
+    if q.ndim != 1 or q.shape != i.shape:
+        raise ValueError(f"{name}: q and I must be 1-D arrays of one length, got shapes {q.shape} and {i.shape}")
+    data.x, data.y = q, i
     ok = np.isfinite(q) & np.isfinite(i) & (q > 0) & (i > 0)
     if data.dy is not None:
         dy = np.asarray(data.dy, dtype=np.float64)
@@ -147,7 +150,7 @@ def prepare_data1d(data: Any, name: str) -> tuple[Any, int]:
     if masked:
         warnings.warn(f"{name}: removed {masked} of {q.size} points (non-finite, q <= 0, I <= 0 or dy <= 0)",
                       MaskWarning, stacklevel=3)
-    if len(data.x) < 2:
+    if np.size(data.x) < 2:
         raise ValueError(f"{name}: fewer than 2 usable points")
     data.qmin, data.qmax = float(np.min(data.x)), float(np.max(data.x))
     return data, masked
