@@ -11,6 +11,16 @@ from pathlib import Path
 __all__ = ["main", "build_parser"]
 
 
+class _Formatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except empty ones and where the help text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False) or "default" in text:
+            return text
+        return super()._get_help_string(action)
+
+
 def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "simulate",
@@ -20,7 +30,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
             "(paper units: q in 1/nm, intensity per unit volume in rho^2 nm^3). Writes the curve as CSV and, "
             "optionally, a PNG of the curve beside a central slice of the structure."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     p.add_argument("--preset", default="compact", help="simulation preset: 'compact' (CPU) or 'paper' (GPU)")
     p.add_argument("--a", type=float, default=2.5, help="scaling parameter a in nm")
@@ -36,14 +46,22 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_cmd_simulate)
 
 
+def _config(args: argparse.Namespace):
+    """The preset, with ``--grid-size`` applied (then named so that it is not taken for the preset)."""
+    from .simulator import get_preset
+
+    cfg = get_preset(args.preset)
+    if args.grid_size is not None and args.grid_size != cfg.grid_size:
+        cfg = cfg.replace(grid_size=args.grid_size, name=f"{cfg.name}-N{args.grid_size}")
+    return cfg
+
+
 def _cmd_simulate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .simulator import generate_structure, get_backend, get_preset, simulate_curve
+    from .simulator import generate_structure, get_backend, simulate_curve
 
-    cfg = get_preset(args.preset)
-    if args.grid_size is not None:
-        cfg = cfg.replace(grid_size=args.grid_size)
+    cfg = _config(args)
     backend = get_backend(args.backend)
     t0 = time.perf_counter()
     curve = simulate_curve(cfg, args.a, args.porosity, args.layer_fraction, seed=args.seed,
@@ -106,7 +124,7 @@ def _add_dataset(sub: argparse._SubParsersAction) -> None:
         help="generate (or resume) a dataset split (the default action of 'dataset')",
         description="Generate (or resume) one split of one case. 'sasview-grf dataset --preset ...' is short for "
                     "'sasview-grf dataset generate --preset ...'.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     g.add_argument("--preset", default="compact", help="simulation preset: 'compact' or 'paper'")
     g.add_argument("--grid-size", type=int, default=None, help="override the preset's grid size N")
@@ -130,11 +148,8 @@ def _add_dataset(sub: argparse._SubParsersAction) -> None:
 
 def _cmd_dataset_generate(args: argparse.Namespace) -> int:
     from .datasets import generate_dataset
-    from .simulator import get_preset
 
-    cfg = get_preset(args.preset)
-    if args.grid_size is not None:
-        cfg = cfg.replace(grid_size=args.grid_size)
+    cfg = _config(args)
     t0 = time.perf_counter()
     try:
         store = generate_dataset(args.out, args.case, args.split, config=cfg, n=args.n, chunk_size=args.chunk_size,
@@ -206,7 +221,7 @@ def _add_ml(sub: argparse._SubParsersAction) -> None:
         help="train the boosters of one case from dataset splits and write a model bundle",
         description="Train one XGBoost booster per output (a, porosity, layer fraction) with early stopping on the "
                     "validation split, calibrate prediction intervals, evaluate on all splits, and write a bundle.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     t.add_argument("--train", type=Path, required=True, help="training dataset directory")
     t.add_argument("--val", type=Path, required=True, help="validation dataset directory")
@@ -341,7 +356,10 @@ def _add_zoo(sub: argparse._SubParsersAction) -> None:
     zsub = z.add_subparsers(dest="zoo_command", metavar="{build,report}")
     zsub.required = True
     b = zsub.add_parser("build", help="generate, train, evaluate and write the bundles",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                        description="Generate the datasets of every case (resuming those that exist), train and "
+                                    "evaluate each case whose bundle is missing or fails verification, and write "
+                                    "the bundles. Rerun the same command after an interruption.",
+                        formatter_class=_Formatter)
     b.add_argument("--preset", default="compact", help="simulation preset")
     b.add_argument("--work", type=Path, default=Path("zoo-work"), help="folder for the datasets")
     b.add_argument("--out", type=Path, default=None, help="bundle folder (default: the package's shipped bundles)")
@@ -354,7 +372,9 @@ def _add_zoo(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
     b.set_defaults(func=_cmd_zoo_build)
     r = zsub.add_parser("report", help="write docs/model-zoo.md and its figures",
-                        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                        description="Evaluate the bundles on their test splits, draw parity plots, run the paper's "
+                                    "case study (replicate curves, Figs. 6-7) and write docs/model-zoo.md.",
+                        formatter_class=_Formatter)
     r.add_argument("--preset", default="compact", help="simulation preset of the bundles")
     r.add_argument("--work", type=Path, default=Path("zoo-work"), help="folder with the datasets")
     r.add_argument("--bundles", type=Path, default=None, help="bundle folder (default: the shipped bundles)")
@@ -395,7 +415,7 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         description="Fit the GRF plugin model of a case to every curve of FILE (or of every file in a folder): "
                     "'seed' starts a bumps fit at the boosters' prediction, 'replace' returns the prediction, "
                     "'conventional' fits from the model defaults. q in 1/Å on output, a in Å.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     f.add_argument("paths", type=Path, nargs="+", help="data file(s) or folder(s)")
     f.add_argument("--case", required=True, help="two_phase_low, two_phase_high, three_phase_low or three_phase_high")

@@ -148,8 +148,8 @@ class Predictor:
             if beyond.any():
                 warnings.append(f"{int(beyond.sum())} prediction(s) of {out} outside the training range [{lo}, {hi}]")
         if np.any(outside > OUTSIDE_TOLERANCE):
-            warnings.append(f"{int(np.sum(outside > OUTSIDE_TOLERANCE))} curve(s) differ from every training curve "
-                            f"on more than {OUTSIDE_TOLERANCE:.0%} of the q grid: outside the model's domain")
+            warnings.append(f"{int(np.sum(outside > OUTSIDE_TOLERANCE))} curve(s) leave the range of the training "
+                            f"curves on more than {OUTSIDE_TOLERANCE:.0%} of the q grid: outside the model's domain")
         return Prediction(values, lower, upper, self.level, in_domain, outside, warnings)
 
 
