@@ -2,7 +2,7 @@
 
 Usage::
 
-    python benchmarks/bench_simulator.py [--sizes 64 128 256] [--repeats R] [--backend numpy|cupy|auto]
+    python benchmarks/bench_simulator.py [--sizes 64 128 256] [--repeats R] [--backend numpy|cupy|opencl|auto]
                                          [--plain-max N] [--plain-repeats R] [--json out.json]
 
 For each grid size N the configuration is ``PRESETS['compact'].replace(grid_size=N)`` (dx = 0.5 nm,
@@ -86,6 +86,15 @@ def machine_info(backend: Backend) -> dict[str, Any]:
     }
     if backend.name == "numpy":
         info["fft_workers"] = getattr(backend, "workers", None)
+    elif backend.name == "opencl":
+        import pyopencl
+        from pyvkfft.version import __version__ as pyvkfft_version
+
+        info["pyopencl"] = pyopencl.VERSION_TEXT
+        info["pyvkfft"] = pyvkfft_version
+        info["device"] = backend.device_name
+        info["device_version"] = backend.device.version
+        info["device_compute_units"] = backend.device.max_compute_units
     else:
         xp = backend.xp
         info["cupy"] = xp.__version__
@@ -252,9 +261,9 @@ def table(results: list[dict[str, Any]]) -> str:
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sizes", type=int, nargs="+", default=None,
-                   help="grid sizes N (default: 64 128 256 on the CPU, 256 512 with CuPy)")
+                   help="grid sizes N (default: 64 128 256 on the CPU, 256 512 on a GPU)")
     p.add_argument("--repeats", type=int, default=9, help="timed repeats per size after a warm-up (default 9)")
-    p.add_argument("--backend", choices=("numpy", "cupy", "auto"), default="numpy",
+    p.add_argument("--backend", choices=("numpy", "cupy", "opencl", "auto"), default="numpy",
                    help="simulator backend (default numpy)")
     p.add_argument("--plain-max", type=int, default=128,
                    help="largest N for the plain NumPy reference, which is slow (default 128)")
@@ -272,10 +281,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         backend = get_backend(args.backend)
-    except RuntimeError as exc:  # CuPy or a CUDA device missing
+    except RuntimeError as exc:  # CuPy, pyopencl/pyvkfft or a device missing
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    sizes = args.sizes or ([256, 512] if backend.name == "cupy" else [64, 128, 256])
+    on_gpu = backend.name == "cupy" or (backend.name == "opencl" and not backend.is_cpu)
+    sizes = args.sizes or ([256, 512] if on_gpu else [64, 128, 256])
     date = _dt.datetime.now().astimezone().isoformat(timespec="seconds")
     info = machine_info(backend)
 

@@ -164,6 +164,9 @@ def main() -> None:
               "deterministic models fitted to the same data, so compare χ² with this in mind.",
               "- **Scale.** Anton Paar and the microemulsion data are on arbitrary or relative scales; every model "
               "has a free scale, so absolute intensities play no part in the comparison.",
+              "- **Parameters at their bounds.** A GRF fit that ends at the edge of the boosters' parameter ranges "
+              "(e.g. porosity 0.1 or 0.9, a = 40 Å) says that the data lie outside the domain the models were "
+              "built for; the predictor flags such curves as outside its domain.",
               "- **Porosity level.** For two phases ε and 1-ε give the same curve shape (Babinet): both the low and "
               "the high porosity boosters are shown; which one applies must be known from the sample.", ""]
     (args.out / "comparison.md").write_text("\n".join(lines) + "\n")

@@ -94,3 +94,17 @@ def test_batch_goes_on_past_a_bad_file(tmp_path, measurement):
     write_summary(results, failures, summary)
     text = summary.read_text()
     assert "FAILED" in text and text.count("\n") == 3
+
+
+def test_cli_fit_prints_a_table_and_writes_json_and_plot(measurement, tmp_path, capsys):
+    from sasview_grf_plugin.cli import main
+
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    assert main(["fit", str(measurement), "--case", "two_phase_low", "--mode", "replace", "--json", str(out),
+                 "--plot", str(png)]) == 0
+    text = capsys.readouterr().out
+    assert "mode replace" in text and "ML prediction (90 % interval)" in text
+    (row,) = json.loads(out.read_text())
+    assert set(row["values"]) == {"a", "porosity", "scale", "background"} and png.stat().st_size > 5000
+    assert main(["fit", str(tmp_path / "nothing.xml"), "--case", "two_phase_low"]) == 2
+    assert "no such data file" in capsys.readouterr().err
