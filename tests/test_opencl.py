@@ -263,8 +263,9 @@ def test_plugin_engine_dataset_and_cli_accept_opencl(ocl, tmp_path, monkeypatch)
     from sasview_grf_plugin.datasets import generate_dataset
     from sasview_grf_plugin.sasview import engine
 
+    make = backends_module._make  # "opencl" means the device under test
     monkeypatch.setattr(backends_module, "_make", lambda name, threads=None: ocl if name == "opencl"
-                        else backends_module.NumpyBackend(threads))
+                        else make(name, threads))
     monkeypatch.setenv("SASVIEW_GRF_BACKEND", "opencl")
     engine.clear_cache()
     q = np.linspace(0.005, 0.5, 50)

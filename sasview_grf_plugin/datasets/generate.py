@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..simulator.backends import get_backend
+from ..simulator.backends import BACKEND_NAMES, get_backend
 from ..simulator.config import SimulationConfig, get_preset
 from ..simulator.seeds import child_seed
 from ..simulator.simulate import simulate_curve
@@ -64,11 +64,11 @@ def compute_chunk(path: str, c: int, threads: int | None = None) -> int:
 
 
 def _resolve_backend(backend: str, client: Any = None) -> str:
-    if backend not in ("auto", "numpy", "cupy"):
-        raise ValueError(f"unknown backend {backend!r}; allowed: auto, numpy, cupy")
+    if backend not in BACKEND_NAMES:
+        raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(BACKEND_NAMES)}")
     if backend != "auto":
         if client is None:
-            get_backend(backend)  # fail early and clearly if CuPy is missing here
+            get_backend(backend)  # fail early and clearly if CuPy or OpenCL is missing here
         return backend
     if client is not None:
         return client.submit(lambda: get_backend("auto").name, pure=False).result()
@@ -97,7 +97,8 @@ def generate_dataset(out: str | os.PathLike, case: str, split: str, config: str 
     seed
         Dataset seed (non-negative int); the same seed, case and split give the same data.
     backend
-        ``"auto"``, ``"numpy"`` or ``"cupy"`` (resolved once, stored with the dataset).
+        ``"auto"``, ``"numpy"``, ``"cupy"`` or ``"opencl"`` (resolved once, stored with the dataset;
+        ``"opencl"`` runs on the device that ``SAS_OPENCL``/``PYOPENCL_CTX`` name, else a GPU).
     workers
         Number of local worker processes (a Dask ``LocalCluster``); ``None`` computes in-process.
     scheduler

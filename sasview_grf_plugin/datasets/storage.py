@@ -59,8 +59,9 @@ class DatasetSpec:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, (int, np.integer)) or self.seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if self.backend not in ("numpy", "cupy"):
-            raise ValueError(f"a dataset's backend must be resolved to 'numpy' or 'cupy', got {self.backend!r}")
+        if self.backend not in ("numpy", "cupy", "opencl"):
+            raise ValueError(f"a dataset's backend must be resolved to 'numpy', 'cupy' or 'opencl', "
+                             f"got {self.backend!r}")
 
     @property
     def n_chunks(self) -> int:

@@ -96,8 +96,9 @@ def make_key(a: float, porosity: float, layer_fraction: float, voxel_size: float
 
 
 def _backend_name() -> str:
-    # SasView runs models in worker threads; the backend (CuPy when a GPU works) is resolved
-    # lazily on first use. SASVIEW_GRF_BACKEND=numpy|cupy|auto overrides.
+    # SasView runs models in worker threads; the backend (CuPy when a CUDA GPU works, else OpenCL on
+    # another GPU) is resolved lazily on first use. SASVIEW_GRF_BACKEND=numpy|cupy|opencl|auto overrides;
+    # with opencl, SAS_OPENCL (as for sasmodels) picks the device.
     return os.environ.get("SASVIEW_GRF_BACKEND", "auto")
 
 

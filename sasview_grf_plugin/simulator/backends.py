@@ -1,14 +1,17 @@
-"""Array backends: NumPy/SciPy on the CPU and CuPy on NVIDIA GPUs.
+"""Array backends: NumPy/SciPy on the CPU, CuPy on NVIDIA GPUs, OpenCL (pyopencl) on other GPUs.
 
 The numerics are written once against an ``xp`` namespace; a :class:`Backend`
 adds what the array libraries do not share: FFTs, random numbers drawn from a
 :class:`numpy.random.SeedSequence`, device transfers and free-memory queries.
-CuPy is imported lazily, only when the CUDA backend is asked for.
+``pyopencl.array`` is no NumPy-like namespace, so the OpenCL backend
+(:mod:`.opencl`) runs the simulator's stages itself (:attr:`Backend.native_stages`).
+CuPy and pyopencl are imported lazily, only when their backend is asked for.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib.util
 import os
 import threading
 from collections.abc import Callable
@@ -28,7 +31,7 @@ __all__ = [
     "BACKEND_NAMES",
 ]
 
-BACKEND_NAMES = ("auto", "numpy", "cupy")
+BACKEND_NAMES = ("auto", "numpy", "cupy", "opencl")
 
 T = TypeVar("T")
 
@@ -42,6 +45,10 @@ class Backend:
 
     name: str = ""
     xp: ModuleType
+    #: True for a backend whose arrays have no NumPy-like namespace (OpenCL): the stage functions of
+    #: structure.py, grid.py and scattering.py then call its :meth:`grf`, :meth:`classify`,
+    #: :meth:`smooth` and :meth:`shell_sums` instead of their generic ``xp`` code.
+    native_stages: bool = False
 
     def asarray(self, x: Any, dtype: Any = None) -> Any:
         return self.xp.asarray(x, dtype=dtype)
@@ -83,6 +90,27 @@ class Backend:
 
     def synchronize(self) -> None:
         """Wait for queued device work (no-op on the CPU)."""
+
+    def all_finite(self, x: Any) -> bool:
+        """Whether every entry of ``x`` is finite."""
+        return bool(self.xp.isfinite(x).all())
+
+    # Stages of native backends (``native_stages``), same contracts as the generic functions.
+    def grf(self, config: Any, a: float, seed: np.random.SeedSequence) -> Any:
+        """The real (N, N, N) Gaussian random field of ``structure._grf``."""
+        raise NotImplementedError
+
+    def classify(self, x: Any, k1: int, k2: int, values: tuple[Any, Any, Any], dtype: Any) -> Any:
+        """``structure._classify``: exact counts, ties by flat index."""
+        raise NotImplementedError
+
+    def smooth(self, config: Any, field: Any) -> Any:
+        """``structure._smooth``: periodic Gaussian smoothing."""
+        raise NotImplementedError
+
+    def shell_sums(self, values: Any, squared_magnitude: bool = False) -> np.ndarray:
+        """``FourierGrid.shell_sums``: per-shell sums over the full grid, NumPy float64."""
+        raise NotImplementedError
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.name!r}>"
@@ -195,6 +223,10 @@ def _make(name: str, threads: int | None = None) -> Backend:
         return NumpyBackend(threads)
     if name == "cupy":
         return CupyBackend()
+    if name == "opencl":
+        from .opencl import OpenCLBackend
+
+        return OpenCLBackend.for_device()  # SAS_OPENCL / PYOPENCL_CTX, else a GPU before a CPU device
     raise AssertionError(name)
 
 
@@ -207,11 +239,41 @@ def _cupy_usable() -> bool:
     return True
 
 
+@functools.cache
+def _opencl_auto_usable() -> bool:
+    # "auto" takes OpenCL only on a non-CPU device (never PoCL's CPU device: NumPy is the better CPU backend).
+    if importlib.util.find_spec("pyopencl") is None:
+        return False
+    try:
+        from .opencl import auto_device
+
+        if auto_device() is None:
+            return False
+        _make("opencl")
+    except Exception:  # a driver that fails to build or run our kernels: "auto" moves on
+        return False
+    return True
+
+
+def _opencl_present() -> bool:
+    if importlib.util.find_spec("pyopencl") is None or importlib.util.find_spec("pyvkfft") is None:
+        return False
+    try:
+        from .opencl import select_device
+
+        select_device()
+    except Exception:  # no platform, no device, bad selector
+        return False
+    return True
+
+
 def available_backends() -> list[str]:
-    """Names of the backends that work on this machine."""
+    """Names of the backends that work on this machine (``opencl``: pyopencl, pyvkfft and a device, CPU too)."""
     names = ["numpy"]
     if _cupy_usable():
         names.append("cupy")
+    if _opencl_present():
+        names.append("opencl")
     return names
 
 
@@ -221,15 +283,21 @@ def get_backend(backend: str | Backend | None = None, threads: int | None = None
     Parameters
     ----------
     backend
-        ``"numpy"``, ``"cupy"``, ``"auto"`` or ``None`` (CuPy when a CUDA device works,
-        else NumPy), or a :class:`Backend` instance (returned as is).
+        ``"numpy"``, ``"cupy"``, ``"opencl"``, ``"auto"`` or ``None`` (CuPy when a CUDA device
+        works, else OpenCL on a GPU or accelerator, never on a CPU device, else NumPy), or a
+        :class:`Backend` instance (returned as is). ``"opencl"`` takes the device named by
+        ``SAS_OPENCL`` or ``PYOPENCL_CTX`` (sasmodels' convention), else a GPU before a CPU device.
     threads
         CPU threads of the NumPy backend (default: ``SASVIEW_GRF_THREADS`` or all cores).
     """
     if isinstance(backend, Backend):
         return backend
     if backend is None or backend == "auto":
-        return _make("cupy") if _cupy_usable() else _make("numpy", threads)
+        if _cupy_usable():
+            return _make("cupy")
+        if _opencl_auto_usable():
+            return _make("opencl")
+        return _make("numpy", threads)
     if backend not in BACKEND_NAMES:
         raise ValueError(f"unknown backend {backend!r}; allowed: {', '.join(BACKEND_NAMES)}")
     if backend == "cupy" and not _cupy_usable():
@@ -238,4 +306,6 @@ def get_backend(backend: str | Backend | None = None, threads: int | None = None
             "install the 'gpu' extra (pip install 'sasview-grf-plugin[gpu]') on a machine with an "
             "NVIDIA GPU, or use backend='numpy'"
         )
+    if backend == "opencl":
+        return _make("opencl")  # RuntimeError saying what to install when pyopencl, pyvkfft or a device is missing
     return _make(backend, threads if backend == "numpy" else None)

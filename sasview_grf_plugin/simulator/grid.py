@@ -19,12 +19,22 @@ import numpy as np
 
 from .backends import Backend
 
-__all__ = ["FourierGrid", "fourier_grid", "max_shell"]
+__all__ = ["FourierGrid", "fourier_grid", "max_shell", "shell_counts"]
 
 
 def max_shell(n: int) -> int:
     """Largest s = i^2 + j^2 + k^2 on an n^3 grid (the cube's corner)."""
     return 3 * (n // 2) ** 2
+
+
+def shell_counts(n: int) -> np.ndarray:
+    """Number of full-grid wave vectors on each shell s = i^2 + j^2 + k^2 (float64, length s_max+1).
+
+    Exact integers: the per-axis counts of i^2 convolved three times.
+    """
+    f2 = np.minimum(np.arange(n), n - np.arange(n)) ** 2
+    axis = np.bincount(f2, minlength=(n // 2) ** 2 + 1)
+    return np.convolve(np.convolve(axis, axis), axis).astype(np.float64)
 
 
 @dataclass(frozen=True, eq=False)
@@ -36,7 +46,8 @@ class FourierGrid:
     n
         Grid size.
     shell
-        Backend integer array (n, n, n//2+1): s for each half-space entry.
+        Backend integer array (n, n, n//2+1): s for each half-space entry (``None`` on backends
+        with ``native_stages``, whose kernels compute s from the index).
     counts
         NumPy float64 (s_max+1,): number of full-grid wave vectors in each shell.
     """
@@ -70,6 +81,8 @@ class FourierGrid:
         Returns NumPy float64 (s_max+1,).
         """
         be = self.backend
+        if be.native_stages:
+            return be.shell_sums(values, squared_magnitude)
         xp = be.xp
         m = self.s_max + 1
 
@@ -89,6 +102,8 @@ class FourierGrid:
 
 @functools.lru_cache(maxsize=8)
 def _grid(backend: Backend, n: int) -> FourierGrid:
+    if backend.native_stages:
+        return FourierGrid(n=n, backend=backend, shell=None, counts=shell_counts(n))
     xp = backend.xp
     freq = np.fft.fftfreq(n, 1.0 / n).astype(np.int64)  # signed integer frequencies
     half = np.arange(n // 2 + 1, dtype=np.int64)

@@ -97,9 +97,18 @@ def reduce_shells(grid_size: int, voxel_size: float, q: Any, shell_sums: np.ndar
     return (w @ shell_sums) / (w @ counts)
 
 
+def _array_backend(x: Any) -> str:
+    """The backend an array belongs to, by its type's module."""
+    module = type(x).__module__
+    if module.startswith("cupy"):
+        return "cupy"
+    if module.startswith("pyopencl"):
+        return "opencl"
+    return "numpy"
+
+
 def _validate_field(backend: Backend, rho: Any) -> Any:
-    xp = backend.xp
-    arr = xp.asarray(rho)
+    arr = backend.asarray(rho)
     if arr.ndim != 3 or len(set(arr.shape)) != 1:
         raise ValueError(f"rho must be a cubic 3-D array (N, N, N), got shape {tuple(arr.shape)}")
     if arr.shape[0] < 2:
@@ -108,7 +117,7 @@ def _validate_field(backend: Backend, rho: Any) -> Any:
         raise ValueError("rho must be real-valued, got a complex array")
     if arr.dtype not in (np.float32, np.float64):
         arr = arr.astype(np.float64)
-    if not bool(xp.isfinite(arr).all()):
+    if not backend.all_finite(arr):
         raise ValueError("rho contains NaN or infinite values")
     return arr
 
@@ -127,15 +136,15 @@ def scattering_curve(rho: Any, voxel_size: float, q: Any, backend: str | Backend
     Parameters
     ----------
     rho
-        Real (N, N, N) density (NumPy or CuPy array); float32 is computed in float32
+        Real (N, N, N) density (NumPy, CuPy or pyopencl array); float32 is computed in float32
         (single-precision FFT), anything else in float64.
     voxel_size
         Voxel edge dx in nm.
     q
         Scalar or 1-D array of wave numbers in nm^-1, any order, q >= 0.
     backend
-        ``"auto"``, ``"numpy"``, ``"cupy"`` or a :class:`Backend`; ``None`` follows
-        the array type of ``rho``.
+        ``"auto"``, ``"numpy"``, ``"cupy"``, ``"opencl"`` or a :class:`Backend`; ``None``
+        follows the array type of ``rho``.
 
     Returns
     -------
@@ -147,7 +156,7 @@ def scattering_curve(rho: Any, voxel_size: float, q: Any, backend: str | Backend
     dx = _check_voxel_size(voxel_size)
     qa = _as_q(q)
     if backend is None:
-        backend = "cupy" if type(rho).__module__.startswith("cupy") else "numpy"
+        backend = _array_backend(rho)
     be = get_backend(backend)
     arr = _validate_field(be, rho)
     sums, grid = shell_intensity(be, arr, dx)
@@ -164,7 +173,7 @@ def radial_power_spectrum(field: Any, voxel_size: float,
     """
     dx = _check_voxel_size(voxel_size)
     if backend is None:
-        backend = "cupy" if type(field).__module__.startswith("cupy") else "numpy"
+        backend = _array_backend(field)
     be = get_backend(backend)
     arr = _validate_field(be, field)
     sums, grid = shell_intensity(be, arr, dx)

@@ -54,7 +54,7 @@ def simulate_curve(config: SimulationConfig, a: float | Sequence[float] | np.nda
     n_realizations
         Number of independent structures averaged per parameter set.
     backend
-        ``"auto"``, ``"numpy"``, ``"cupy"`` or a :class:`Backend`.
+        ``"auto"``, ``"numpy"``, ``"cupy"``, ``"opencl"`` or a :class:`Backend`.
     progress
         Show a progress bar (tqdm) over parameter sets.
 

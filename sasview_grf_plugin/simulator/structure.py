@@ -107,6 +107,8 @@ def _hermitian_planes(xp: Any, f: Any, grid: FourierGrid) -> None:
 
 
 def _grf(backend: Backend, config: SimulationConfig, a: float, seed: np.random.SeedSequence) -> Any:
+    if backend.native_stages:
+        return backend.grf(config, a, seed)
     xp = backend.xp
     n = config.grid_size
     rdtype = np.dtype(config.dtype)
@@ -173,6 +175,8 @@ def _classify(backend: Backend, x: Any, k1: int, k2: int, values: tuple[Any, Any
     counts are verified and ties (equal values across a threshold) fall back to
     count-based masks.
     """
+    if backend.native_stages:
+        return backend.classify(x, k1, k2, values, dtype)
     xp = backend.xp
     size = x.size
     # Lookup by the number of thresholds a value is under: 0 -> values[2], 1 -> values[1],
@@ -208,6 +212,8 @@ def _classify(backend: Backend, x: Any, k1: int, k2: int, values: tuple[Any, Any
 
 def _smooth(backend: Backend, config: SimulationConfig, field: Any) -> Any:
     """Periodic Gaussian smoothing (sigma in voxels) by multiplication in Fourier space."""
+    if backend.native_stages:
+        return backend.smooth(config, field)
     xp = backend.xp
     n = config.grid_size
     grid = fourier_grid(backend, n)
@@ -250,7 +256,7 @@ def gaussian_random_field(config: SimulationConfig, a: float, seed: SeedLike = N
     seed
         ``None``, an int or a :class:`numpy.random.SeedSequence`.
     backend
-        ``"auto"``, ``"numpy"``, ``"cupy"`` or a :class:`Backend`.
+        ``"auto"``, ``"numpy"``, ``"cupy"``, ``"opencl"`` or a :class:`Backend`.
 
     Returns
     -------
@@ -295,7 +301,7 @@ def generate_structure(config: SimulationConfig, a: float, porosity: float, laye
         ``None``, an int or a :class:`numpy.random.SeedSequence`; the same seed on the
         same backend gives the same structure.
     backend
-        ``"auto"``, ``"numpy"``, ``"cupy"`` or a :class:`Backend`.
+        ``"auto"``, ``"numpy"``, ``"cupy"``, ``"opencl"`` or a :class:`Backend`.
 
     Returns
     -------
