@@ -93,7 +93,7 @@ def test_bad_curves_get_clear_errors(trained, q, intensity, unit, message):
 
 def test_corrupt_or_edited_bundles_are_refused(trained, tmp_path):
     bundle = shutil.copytree(trained[0], tmp_path / "b")
-    booster = bundle / "porosity.ubj"
+    booster = bundle / "porosity.ubj.gz"
     raw = bytearray(booster.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     booster.write_bytes(bytes(raw))
@@ -109,8 +109,8 @@ def test_corrupt_or_edited_bundles_are_refused(trained, tmp_path):
     with pytest.raises(BundleError, match="not valid JSON"):
         read_bundle(bundle)
     bundle = shutil.copytree(trained[0], tmp_path / "d")
-    (bundle / "a.interval.ubj").unlink()
-    with pytest.raises(BundleError, match="a.interval.ubj is missing"):
+    (bundle / "a.interval.ubj.gz").unlink()
+    with pytest.raises(BundleError, match="a.interval.ubj.gz is missing"):
         read_bundle(bundle)
     with pytest.raises(BundleError, match="neither a bundle directory nor a shipped case"):
         load_predictor(tmp_path / "nothing-here")
