@@ -38,6 +38,7 @@ def main() -> None:
     norm = normalize(cfg.q, curve)[None]
     full = median_time(lambda: pred.predict(q_meas, meas), args.repeats)
     boosters = median_time(lambda: pred.predict_normalized(norm), args.repeats)
+    points = median_time(lambda: pred.predict_normalized(norm, intervals=False), args.repeats)
     batch = np.repeat(norm, args.batch, axis=0) * np.random.default_rng(0).lognormal(0, 0.01, (args.batch, cfg.n_q))
     for b in (*pred.bundle.boosters.values(), *pred.bundle.interval_boosters.values()):
         b.set_param({"nthread": os.cpu_count() or 1})
@@ -46,6 +47,7 @@ def main() -> None:
     many = time.perf_counter() - t0
     print(f"one curve, full path (resample + normalize + all boosters): {full * 1e3:.3f} ms")
     print(f"one curve, features + all boosters:                        {boosters * 1e3:.3f} ms")
+    print(f"one curve, features + point boosters (intervals=False):     {points * 1e3:.3f} ms")
     print(f"{args.batch} curves in one call:                                 {many:.3f} s "
           f"({args.batch / many:,.0f} curves/s, {many / args.batch * 1e6:.1f} us/curve)")
 

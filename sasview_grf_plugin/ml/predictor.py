@@ -114,7 +114,7 @@ class Predictor:
         target = np.log(self.q)
         return np.exp(np.stack([np.interp(target, logq, row) for row in logi]))
 
-    def predict(self, q: Any, intensity: Any, q_unit: str = "1/nm") -> Prediction:
+    def predict(self, q: Any, intensity: Any, q_unit: str = "1/nm", intervals: bool = True) -> Prediction:
         """Predict from curves on any q grid that covers the model's (log-log interpolation).
 
         Parameters
@@ -125,19 +125,24 @@ class Predictor:
             One curve (len(q),) or a batch (n, len(q)); positive, any scale.
         q_unit
             ``"1/nm"`` or ``"1/A"``.
+        intervals
+            Also evaluate the interval boosters (about half the time); without, the bounds are NaN.
         """
         curves = self._resample(q, intensity, q_unit)
-        return self.predict_normalized(normalize(self.q, curves))
+        return self.predict_normalized(normalize(self.q, curves), intervals=intervals)
 
-    def predict_normalized(self, normalized: Any) -> Prediction:
+    def predict_normalized(self, normalized: Any, intervals: bool = True) -> Prediction:
         """Predict from curves already on the model grid and normalized by Eq. 12 (as in datasets)."""
         z = self.scaler.transform(log_features(np.atleast_2d(normalized)))
         values, lower, upper = {}, {}, {}
         for out in self.outputs:
             values[out] = self.bundle.boosters[out].inplace_predict(z, validate_features=False).astype(np.float64)
-            raw = self.bundle.interval_boosters[out].inplace_predict(z, validate_features=False).astype(np.float64)
-            m = self.margins[out]
-            lower[out], upper[out] = raw[:, 0] - m, raw[:, 1] + m
+            if intervals:
+                raw = self.bundle.interval_boosters[out].inplace_predict(z, validate_features=False)
+                m = self.margins[out]
+                lower[out], upper[out] = raw[:, 0] - m, raw[:, 1] + m
+            else:
+                lower[out] = upper[out] = np.full(z.shape[0], np.nan)
         outside = self.scaler.outside_fraction(z)
         in_domain = outside <= OUTSIDE_TOLERANCE
         warnings = []
