@@ -127,10 +127,17 @@ def generate_dataset(out: str | os.PathLike, case: str, split: str, config: str 
             if scheduler is not None:
                 client = Client(scheduler)
             else:
+                import dask
+
                 threads = max(1, (os.cpu_count() or 1) // workers)
-                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       host="127.0.0.1", dashboard_address=None,
-                                       env={"SASVIEW_GRF_THREADS": str(threads)})
+                # Dask starts workers with MALLOC_TRIM_THRESHOLD_=64 KiB, which also switches off glibc's
+                # adaptive mmap threshold: every multi-MB temporary of a sample is then mapped and
+                # page-faulted anew (measured: half the in-process speed). Keep freed memory for reuse.
+                with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": str(2**30),
+                                      "distributed.nanny.pre-spawn-environ.MALLOC_MMAP_THRESHOLD_": str(2**25)}):
+                    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                           host="127.0.0.1", dashboard_address=None,
+                                           env={"SASVIEW_GRF_THREADS": str(threads)})
                 client = Client(cluster)
         spec = DatasetSpec(config=cfg, case=case, split=split, n=size, chunk_size=chunk_size, seed=seed,
                            backend=_resolve_backend(backend, client), intensity_scale=float(intensity_scale),
