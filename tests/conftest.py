@@ -26,3 +26,38 @@ def brute_force_curve(rho: np.ndarray, dx: float, q: np.ndarray) -> np.ndarray:
         w[qabs == 0] = 0.0
         out.append(np.sum(w * intensity) / np.sum(w))
     return np.array(out)
+
+
+def assert_spectrum_follows_gamma(cfg, a, backend, floor=1e-6, seeds=range(4)):
+    """The GRF's shell-averaged |F psi|^2 is proportional to Gamma(q), at the level dx^3 Gamma(q).
+
+    Each mode's |F psi|^2 is Gamma(q) times an Exp(1) variable (two modes per +-q pair), so the ratio's
+    average over m independent pairs has relative sd 1/sqrt(m/2). Shells are pooled into bins of
+    >= 2000 modes and every bin must lie within 5 sd of the common level; shells where Gamma < floor
+    are left out (round-off of tiny modes).
+    """
+    import math
+
+    import pytest
+
+    from sasview_grf_plugin.simulator import gaussian_random_field, radial_power_spectrum, spectral_density
+
+    total = modes = None
+    for s in seeds:
+        psi = gaussian_random_field(cfg, a, seed=s, backend=backend)
+        q_s, mean, counts = radial_power_spectrum(psi, cfg.voxel_size, backend=backend)
+        ratio = mean * counts / spectral_density(q_s, a)
+        total = ratio if total is None else total + ratio
+        modes = counts if modes is None else modes + counts
+    ratio = total / modes
+    keep = spectral_density(q_s, a) > floor
+    ratio, modes = ratio[keep], modes[keep]
+    edges = np.searchsorted(np.cumsum(modes), np.arange(2000, modes.sum(), 2000))
+    bins = [(np.sum(r * m) / np.sum(m), np.sum(m))
+            for r, m in zip(np.split(ratio, edges), np.split(modes, edges), strict=True)]
+    level = np.sum(ratio * modes) / np.sum(modes)
+    assert len(bins) >= 5
+    for value, m in bins:
+        assert abs(value / level - 1) < 5 / math.sqrt(m / 2)
+    # Absolute level: E|F psi|^2 = dx^3 Gamma(q) (intensity normalization dx^3/N^3, E|F W|^2 = N^3).
+    assert level == pytest.approx(cfg.voxel_size**3, rel=0.02)

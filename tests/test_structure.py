@@ -2,6 +2,7 @@ import math
 
 import numpy as np
 import pytest
+from conftest import assert_spectrum_follows_gamma
 
 from sasview_grf_plugin.simulator import (
     InsufficientMemoryError,
@@ -10,8 +11,6 @@ from sasview_grf_plugin.simulator import (
     generate_labels,
     generate_structure,
     get_backend,
-    radial_power_spectrum,
-    spectral_density,
 )
 
 
@@ -70,36 +69,10 @@ def test_result_does_not_depend_on_thread_count(small_config):
     np.testing.assert_array_equal(one, three)
 
 
-def _shell_statistics(cfg, a, seeds):
-    """Per-shell mean of |F psi|^2 / Gamma over several fields, and the number of modes."""
-    total, modes = None, None
-    for s in seeds:
-        psi = gaussian_random_field(cfg, a, seed=s, backend="numpy")
-        q_s, mean, counts = radial_power_spectrum(psi, cfg.voxel_size)
-        ratio = mean * counts / spectral_density(q_s, a)
-        total = ratio if total is None else total + ratio
-        modes = counts if modes is None else modes + counts
-    return q_s, total / modes, modes
-
-
 def test_grf_power_spectrum_follows_gamma(small_config):
-    # Each mode's |F psi|^2 is Gamma(q) times an Exp(1) variable (two modes per +-q pair), so the
-    # ratio's average over m independent pairs has relative sd 1/sqrt(m/2). Pool shells into bins
-    # of >= 2000 modes and require every bin within 5 sd of the common mean.
-    cfg = small_config.replace(grid_size=48)
-    a = 1.0  # nm: Gamma spans 6 decades over the kept shells; a wrong exponent or q scale shows at once
-    q_s, ratio, modes = _shell_statistics(cfg, a, seeds=range(4))
-    keep = spectral_density(q_s, a) > 1e-6  # stay clear of float64 round-off of tiny modes
-    ratio, modes = ratio[keep], modes[keep]
-    edges = np.searchsorted(np.cumsum(modes), np.arange(2000, modes.sum(), 2000))
-    bins = [(np.sum(r * m) / np.sum(m), np.sum(m)) for r, m in zip(np.split(ratio, edges), np.split(modes, edges),
-                                                                    strict=True)]
-    level = np.sum(ratio * modes) / np.sum(modes)
-    assert len(bins) >= 5
-    for value, m in bins:
-        assert abs(value / level - 1) < 5 / math.sqrt(m / 2)
-    # Absolute level: E|F psi|^2 = dx^3 Gamma(q) (intensity normalization dx^3/N^3, E|F W|^2 = N^3).
-    assert level == pytest.approx(cfg.voxel_size**3, rel=0.02)
+    # a = 1 nm on a 48^3 grid: Gamma spans 6 decades over the kept shells; a wrong exponent or q scale
+    # shows at once.
+    assert_spectrum_follows_gamma(small_config.replace(grid_size=48), 1.0, "numpy")
 
 
 def test_white_noise_limit_is_flat_including_the_self_conjugate_planes(small_config):
