@@ -186,7 +186,8 @@ def load_curves(path: str | os.PathLike, q_unit: str | None = None) -> list[Curv
         try:
             from sasdata.dataloader.loader import Loader
         except ImportError:
-            raise ValueError("reading data files needs sasdata: pip install 'sasview-grf-plugin[sasview]'") from None
+            raise ValueError("reading data files needs sasdata (a dependency of this package): "
+                             "pip install sasdata") from None
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

@@ -4,12 +4,10 @@ import os
 import numpy as np
 import pytest
 
-pytest.importorskip("sasmodels", reason="the 'sasview' extra is not installed")
-
-from sasview_grf_plugin.datasets import PAPER_INTENSITY_SCALE, add_noise  # noqa: E402
-from sasview_grf_plugin.fitting import fit_curve, fit_many, plot_fit, write_summary  # noqa: E402
-from sasview_grf_plugin.ml import shipped_bundles  # noqa: E402
-from sasview_grf_plugin.simulator import PRESETS, simulate_curve  # noqa: E402
+from sasview_grf_plugin.datasets import PAPER_INTENSITY_SCALE, add_noise
+from sasview_grf_plugin.fitting import fit_curve, fit_many, plot_fit, write_summary
+from sasview_grf_plugin.ml import shipped_bundles
+from sasview_grf_plugin.simulator import PRESETS, simulate_curve
 
 pytestmark = pytest.mark.skipif("two_phase_low" not in shipped_bundles(), reason="shipped bundles not built yet")
 

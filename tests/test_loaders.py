@@ -3,12 +3,9 @@ import warnings
 
 import numpy as np
 import pytest
+import sasdata
 
-pytest.importorskip("sasdata", reason="the 'sasview' extra (sasdata) is not installed")
-
-import sasdata  # noqa: E402
-
-from sasview_grf_plugin.loaders import MaskWarning, UnitWarning, load_curves  # noqa: E402
+from sasview_grf_plugin.loaders import MaskWarning, UnitWarning, load_curves
 
 EXAMPLES = os.path.join(os.path.dirname(sasdata.__file__), "example_data", "1d_data")
 

@@ -6,16 +6,13 @@ import textwrap
 
 import numpy as np
 import pytest
+from sasmodels.core import load_model
+from sasmodels.direct_model import call_kernel
 
-sasmodels = pytest.importorskip("sasmodels", reason="the 'sasview' extra (sasmodels) is not installed")
-
-from sasmodels.core import load_model  # noqa: E402
-from sasmodels.direct_model import call_kernel  # noqa: E402
-
-from sasview_grf_plugin.cli import main  # noqa: E402
-from sasview_grf_plugin.sasview import MODEL_NAMES, engine, model_path  # noqa: E402
-from sasview_grf_plugin.sasview.install import install_plugins, uninstall_plugins  # noqa: E402
-from sasview_grf_plugin.simulator import SimulationConfig, generate_structure, scattering_curve  # noqa: E402
+from sasview_grf_plugin.cli import main
+from sasview_grf_plugin.sasview import MODEL_NAMES, engine, model_path
+from sasview_grf_plugin.sasview.install import install_plugins, uninstall_plugins
+from sasview_grf_plugin.simulator import SimulationConfig, generate_structure, scattering_curve
 
 
 @pytest.mark.parametrize("name", MODEL_NAMES)
