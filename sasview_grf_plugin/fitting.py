@@ -102,9 +102,9 @@ def _as_curve(data: Any, q_unit: str | None, name: str | None) -> Any:
             raise ValueError("arrays carry no unit: give q_unit='1/A' or '1/nm'")
         from sasdata.dataloader.data_info import Data1D
 
-        from .loaders import _unit_factor
+        from .loaders import unit_factor
 
-        q = np.asarray(data[0], dtype=np.float64) * _unit_factor(q_unit)
+        q = np.asarray(data[0], dtype=np.float64) * unit_factor(q_unit)
         d = Data1D(x=q, y=np.asarray(data[1], dtype=np.float64),
                    dy=None if len(data) == 2 else np.asarray(data[2], dtype=np.float64))
         d, masked = prepare_data1d(d, name or "arrays")

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["Curve", "load_curves", "read_pdh", "UnitWarning", "MaskWarning", "UNITLESS_EXTENSIONS",
-           "Q_UNIT_FACTORS", "prepare_data1d"]
+           "Q_UNIT_FACTORS", "prepare_data1d", "unit_factor"]
 
 # Formats read by sasdata's generic ASCII readers (no unit information is read from them).
 UNITLESS_EXTENSIONS = {".csv", ".txt", ".dat", ".abs", ".asc"}
@@ -71,7 +71,8 @@ class Curve:
         return None if dxl is None else float(np.asarray(dxl)[0])
 
 
-def _unit_factor(q_unit: str) -> float:
+def unit_factor(q_unit: str) -> float:
+    """Factor from ``q_unit`` (``"1/A"``, ``"1/nm"``, ...) to 1/Å."""
     try:
         return Q_UNIT_FACTORS[q_unit]
     except KeyError:
@@ -173,9 +174,9 @@ def load_curves(path: str | os.PathLike, q_unit: str | None = None) -> list[Curv
         raise ValueError(f"no such data file: {path}")
     ext = path.suffix.lower()
     if q_unit is not None:
-        _unit_factor(q_unit)
+        unit_factor(q_unit)
     if ext == ".pdh":
-        if q_unit is not None and _unit_factor(q_unit) != 0.1:
+        if q_unit is not None and unit_factor(q_unit) != 0.1:
             raise ValueError(f"{path.name}: PDH files store q in 1/nm; q_unit={q_unit!r} contradicts the format")
         raw = [read_pdh(path)]
         unit_source = "1/nm (PDH format)"
@@ -195,7 +196,7 @@ def load_curves(path: str | os.PathLike, q_unit: str | None = None) -> list[Curv
         except Exception as exc:  # sasdata raises many types for unreadable files
             raise ValueError(f"{path.name}: sasdata cannot read this file ({type(exc).__name__}: {exc})") from None
         if ext in UNITLESS_EXTENSIONS:
-            factor = _unit_factor(q_unit)
+            factor = unit_factor(q_unit)
             for d in raw:
                 d.x = np.asarray(d.x, dtype=np.float64) * factor
                 for attr in ("dx", "dxl", "dxw"):
@@ -203,7 +204,7 @@ def load_curves(path: str | os.PathLike, q_unit: str | None = None) -> list[Curv
                         setattr(d, attr, np.asarray(getattr(d, attr), dtype=np.float64) * factor)
             unit_source = f"{q_unit} (given)"
         else:
-            if q_unit is not None and _unit_factor(q_unit) != 1.0:
+            if q_unit is not None and unit_factor(q_unit) != 1.0:
                 raise ValueError(f"{path.name}: this format stores its own q unit (read as 1/Å); "
                                  f"q_unit={q_unit!r} contradicts it")
             unit_source = "1/Å (from the file)"

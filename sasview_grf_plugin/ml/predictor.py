@@ -15,13 +15,11 @@ from typing import Any
 import numpy as np
 
 from ..datasets.noise import normalize
+from ..loaders import unit_factor
 from .bundle import Bundle, BundleError, read_bundle
 from .features import log_features
 
-__all__ = ["Predictor", "Prediction", "load_predictor", "shipped_bundles", "Q_UNITS"]
-
-# q unit name -> factor to 1/nm
-Q_UNITS = {"1/nm": 1.0, "nm^-1": 1.0, "1/A": 10.0, "1/Å": 10.0, "A^-1": 10.0, "Å^-1": 10.0}
+__all__ = ["Predictor", "Prediction", "load_predictor", "shipped_bundles"]
 # A curve is outside the domain when more than this fraction of its features leave the training envelope.
 OUTSIDE_TOLERANCE = 0.05
 
@@ -79,9 +77,7 @@ class Predictor:
         return self.bundle.card
 
     def _resample(self, q: Any, intensity: Any, q_unit: str) -> np.ndarray:
-        if q_unit not in Q_UNITS:
-            raise ValueError(f"unknown q unit {q_unit!r}; allowed: {', '.join(Q_UNITS)}")
-        qd = np.asarray(q, dtype=np.float64) * Q_UNITS[q_unit]
+        qd = np.asarray(q, dtype=np.float64) * (10.0 * unit_factor(q_unit))  # -> 1/nm
         i = np.asarray(intensity, dtype=np.float64)
         if qd.ndim != 1 or qd.size < 2:
             raise ValueError(f"q must be a 1-D array of at least 2 values, got shape {qd.shape}")

@@ -20,8 +20,3 @@ def length_to_nm(length_angstrom: float) -> float:
 def q_to_per_nm(q_per_angstrom):
     """1/Å -> 1/nm."""
     return q_per_angstrom * ANGSTROM_PER_NM
-
-
-def q_to_per_angstrom(q_per_nm):
-    """1/nm -> 1/Å."""
-    return q_per_nm / ANGSTROM_PER_NM
