@@ -1,8 +1,12 @@
-"""Prediction latency and throughput of a model bundle (all outputs with their intervals).
+"""Prediction latency and throughput of the model bundles (all outputs with their intervals).
 
-Usage: python benchmarks/bench_predict.py [--bundle CASE_OR_DIR] [--repeats 2000] [--batch 10000]
-One curve: the full path (resampling a measured curve onto the model grid, normalization,
-features, every booster) and the booster part alone; a batch of 10^4 curves: curves per second.
+Usage: python benchmarks/bench_predict.py [--bundle CASE_OR_DIR ... | --bundle all] [--repeats 1000] [--batch 10000]
+
+Per bundle, in one run: one curve through the full path (resampling a measured 700-point curve
+onto the model grid, normalization, features, every booster) and the boosters alone, with the flat
+forest engine and with XGBoost's ``inplace_predict`` (the ratio is printed); a batch of 10^4
+curves in one call (XGBoost, all cores); and the one-time cost of loading and of building the flat
+forest. Curves are fresh draws each call, so no cache of results can help.
 """
 
 from __future__ import annotations
@@ -16,40 +20,63 @@ from datetime import date
 import numpy as np
 from _timing import median_time
 
-from sasview_grf_plugin.ml import load_predictor
+from sasview_grf_plugin.datasets import normalize
+from sasview_grf_plugin.ml import load_predictor, shipped_bundles
 from sasview_grf_plugin.simulator import get_preset, simulate_curve
+
+
+def bench(bundle: str, repeats: int, batch_n: int) -> dict[str, float]:
+    t0 = time.perf_counter()
+    xgb = load_predictor(bundle, engine="xgboost")
+    load_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    flat = load_predictor(bundle, engine="flat")  # builds the flat forest at once
+    build_s = time.perf_counter() - t0 - load_s
+    cfg = get_preset(flat.card["preset"])
+    trees = {o: n + 1 for o, n in flat.card["training"]["best_iterations"].items()}
+    curve = simulate_curve(cfg, 2.5, 0.7, 0.2 if "three" in flat.case else 0.0, seed=1)
+    q_meas = np.linspace(cfg.q_min * 0.9, cfg.q_max * 1.05, 700)  # a measured grid, not the model's
+    meas = np.exp(np.interp(np.log(q_meas), np.log(cfg.q), np.log(curve)))
+    rng = np.random.default_rng(0)
+    # A pool of noisy variants: each call sees another curve.
+    pool_meas = meas * rng.lognormal(0, 0.02, (256, meas.size))
+    pool_norm = normalize(cfg.q, curve)[None] * rng.lognormal(0, 0.02, (256, cfg.n_q))
+    it = iter(range(10**9))
+
+    def nxt(pool: np.ndarray) -> np.ndarray:
+        return pool[next(it) % len(pool)]
+
+    out = {"load_s": load_s, "build_s": build_s, "trees": trees}
+    for name, pred in (("flat", flat), ("xgboost", xgb)):
+        out[f"{name}_full"] = median_time(lambda p=pred: p.predict(q_meas, nxt(pool_meas)), repeats)
+        out[f"{name}_boosters"] = median_time(lambda p=pred: p.predict_normalized(nxt(pool_norm)[None]), repeats)
+        out[f"{name}_points"] = median_time(lambda p=pred: p.predict_normalized(nxt(pool_norm)[None],
+                                                                                intervals=False), repeats)
+    batch = np.repeat(pool_norm[:1], batch_n, axis=0) * rng.lognormal(0, 0.01, (batch_n, cfg.n_q))
+    out["batch_s"] = median_time(lambda: xgb.predict_normalized(batch), 3)
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--bundle", default="three_phase_high")
-    ap.add_argument("--repeats", type=int, default=2000)
+    ap.add_argument("--bundle", nargs="+", default=["all"])
+    ap.add_argument("--repeats", type=int, default=1000)
     ap.add_argument("--batch", type=int, default=10_000)
     args = ap.parse_args()
-    pred = load_predictor(args.bundle)
-    cfg = get_preset(pred.card["preset"])
-    trees = {o: n + 1 for o, n in pred.card["training"]["best_iterations"].items()}
-    print(f"{date.today()} {platform.machine()} cores={os.cpu_count()} bundle={pred.case} trees={trees}")
-    curve = simulate_curve(cfg, 2.5, 0.7, 0.2 if "three" in pred.case else 0.0, seed=1)
-    q_meas = np.linspace(cfg.q_min * 0.9, cfg.q_max * 1.05, 700)  # a measured grid, not the model's
-    meas = np.exp(np.interp(np.log(q_meas), np.log(cfg.q), np.log(curve)))
-    from sasview_grf_plugin.datasets import normalize
-
-    norm = normalize(cfg.q, curve)[None]
-    full = median_time(lambda: pred.predict(q_meas, meas), args.repeats)
-    boosters = median_time(lambda: pred.predict_normalized(norm), args.repeats)
-    points = median_time(lambda: pred.predict_normalized(norm, intervals=False), args.repeats)
-    batch = np.repeat(norm, args.batch, axis=0) * np.random.default_rng(0).lognormal(0, 0.01, (args.batch, cfg.n_q))
-    for b in (*pred.bundle.boosters.values(), *pred.bundle.interval_boosters.values()):
-        b.set_param({"nthread": os.cpu_count() or 1})
-    t0 = time.perf_counter()
-    pred.predict_normalized(batch)
-    many = time.perf_counter() - t0
-    print(f"one curve, full path (resample + normalize + all boosters): {full * 1e3:.3f} ms")
-    print(f"one curve, features + all boosters:                        {boosters * 1e3:.3f} ms")
-    print(f"one curve, features + point boosters (intervals=False):     {points * 1e3:.3f} ms")
-    print(f"{args.batch} curves in one call:                                 {many:.3f} s "
-          f"({args.batch / many:,.0f} curves/s, {many / args.batch * 1e6:.1f} us/curve)")
+    bundles = list(shipped_bundles()) if args.bundle == ["all"] else args.bundle
+    print(f"{date.today()} {platform.machine()} {platform.processor() or ''} cores={os.cpu_count()}")
+    print("one curve [ms]: full path (resample + normalize + all boosters) / boosters incl. intervals / "
+          "point boosters only")
+    for b in bundles:
+        r = bench(b, args.repeats, args.batch)
+        print(f"\n{b}: trees {r['trees']}; load {r['load_s']:.2f} s, flat forest build {r['build_s']:.2f} s")
+        for name in ("flat", "xgboost"):
+            print(f"  {name:<8} {r[f'{name}_full'] * 1e3:7.3f} / {r[f'{name}_boosters'] * 1e3:7.3f} / "
+                  f"{r[f'{name}_points'] * 1e3:7.3f}")
+        print(f"  ratio xgboost/flat: full path {r['xgboost_full'] / r['flat_full']:.1f}x, "
+              f"boosters {r['xgboost_boosters'] / r['flat_boosters']:.1f}x")
+        print(f"  {args.batch} curves in one call (XGBoost, {os.cpu_count()} threads): {r['batch_s']:.3f} s "
+              f"({args.batch / r['batch_s']:,.0f} curves/s, {r['batch_s'] / args.batch * 1e6:.1f} us/curve)")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ Units: the model grid is in 1/nm (``q_unit="1/nm"``); curves in 1/Å are accepte
 from __future__ import annotations
 
 import os
+import threading
+import warnings as _warnings
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -18,10 +20,15 @@ from ..datasets.noise import normalize
 from ..loaders import unit_factor
 from .bundle import Bundle, BundleError, read_bundle
 from .features import log_features
+from .forest import FlatForest
 
-__all__ = ["Predictor", "Prediction", "load_predictor", "shipped_bundles"]
+__all__ = ["Predictor", "Prediction", "load_predictor", "shipped_bundles", "ENGINES", "FLAT_MAX_CURVES"]
 # A curve is outside the domain when more than this fraction of its features leave the training envelope.
 OUTSIDE_TOLERANCE = 0.05
+ENGINES = ("auto", "flat", "xgboost")
+# Up to this many curves per call the flat forest is faster than XGBoost (crossover ~30 curves on 2
+# cores, lower with more cores; benchmarks/bench_predict.py).
+FLAT_MAX_CURVES = 16
 
 
 @dataclass
@@ -57,10 +64,21 @@ def shipped_bundles() -> dict[str, Path]:
 
 
 class Predictor:
-    """A verified bundle ready to predict. Create with :func:`load_predictor`."""
+    """A verified bundle ready to predict. Create with :func:`load_predictor`.
 
-    def __init__(self, bundle: Bundle) -> None:
+    ``engine`` chooses how the boosters are evaluated: ``"xgboost"`` always calls XGBoost's
+    ``inplace_predict``; ``"flat"`` always uses :class:`~sasview_grf_plugin.ml.forest.FlatForest`
+    (built now, 0.1-0.7 s); ``"auto"`` uses XGBoost for batches of more than ``FLAT_MAX_CURVES``
+    curves and for the first small call, and the flat forest for small calls from the second on
+    (built then), so that a predictor used once never pays for the build. Both engines give the
+    same values to float32 rounding (checked when the flat forest is built).
+    """
+
+    def __init__(self, bundle: Bundle, engine: str = "auto") -> None:
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
         self.bundle = bundle
+        self.engine = engine
         card = bundle.card
         self.case: str = card["case"]
         self.outputs: list[str] = list(card["outputs"])
@@ -69,12 +87,56 @@ class Predictor:
         self.level = float(card.get("interval_level", 0.9))
         self.margins = {o: float(card["intervals"][o]["margin"]) for o in self.outputs}
         self.scaler = bundle.scaler
-        for b in (*bundle.boosters.values(), *bundle.interval_boosters.values()):
-            b.set_param({"nthread": 1})  # one curve: thread start-up would dominate
+        self._forest: FlatForest | None = None
+        self._forest_failed = False
+        self._small_calls = 0
+        self._lock = threading.Lock()
+        if engine == "flat":
+            self._flat_forest()
 
     @property
     def card(self) -> dict[str, Any]:
         return self.bundle.card
+
+    def _xgboost_raw(self, z: np.ndarray, intervals: bool) -> np.ndarray:
+        """(n, k) point predictions, then (lower, upper) raw quantiles per output if ``intervals``."""
+        cols = [self.bundle.boosters[o].inplace_predict(z, validate_features=False).reshape(z.shape[0], 1)
+                for o in self.outputs]
+        if intervals:
+            cols += [self.bundle.interval_boosters[o].inplace_predict(z, validate_features=False).reshape(z.shape[0], 2)
+                     for o in self.outputs]
+        return np.concatenate(cols, axis=1).astype(np.float64)
+
+    def _flat_forest(self) -> FlatForest | None:
+        """The bundle's boosters as one flat forest, verified against XGBoost; None if unsupported."""
+        with self._lock:
+            if self._forest is None and not self._forest_failed:
+                boosters = [self.bundle.boosters[o] for o in self.outputs]
+                boosters += [self.bundle.interval_boosters[o] for o in self.outputs]
+                labels = [f"{o} booster" for o in self.outputs] + [f"{o} interval booster" for o in self.outputs]
+                problem = None
+                try:
+                    forest = FlatForest.from_boosters(boosters, labels)
+                except ValueError as exc:
+                    problem = str(exc)
+                else:
+                    # Guard against a future change of XGBoost's model schema: the training mean and the
+                    # corners of the training envelope must give XGBoost's values.
+                    z = np.stack([np.zeros_like(self.scaler.low), self.scaler.low, self.scaler.high]).astype(np.float32)
+                    ref, got = self._xgboost_raw(z, True), forest.predict(z)
+                    scale = np.maximum(1.0, np.abs(ref))
+                    if got.shape != ref.shape or not np.all(np.abs(got - ref) <= 1e-4 * scale):
+                        problem = "its values differ from XGBoost's on the check curves"
+                if problem is None:
+                    self._forest = forest
+                else:
+                    self._forest_failed = True
+                    if self.engine == "flat":
+                        raise BundleError(f"{self.bundle.path}: the flat forest engine cannot evaluate this bundle: "
+                                          f"{problem}")
+                    _warnings.warn(f"{self.bundle.path}: using XGBoost for single curves ({problem})", RuntimeWarning,
+                                   stacklevel=3)
+            return self._forest
 
     def _resample(self, q: Any, intensity: Any, q_unit: str) -> np.ndarray:
         qd = np.asarray(q, dtype=np.float64) * (10.0 * unit_factor(q_unit))  # -> 1/nm
@@ -122,7 +184,7 @@ class Predictor:
         q_unit
             ``"1/nm"`` or ``"1/A"``.
         intervals
-            Also evaluate the interval boosters (about half the time); without, the bounds are NaN.
+            Also evaluate the interval boosters; without, the bounds are NaN (about half the time).
         """
         curves = self._resample(q, intensity, q_unit)
         return self.predict_normalized(normalize(self.q, curves), intervals=intervals)
@@ -130,13 +192,23 @@ class Predictor:
     def predict_normalized(self, normalized: Any, intervals: bool = True) -> Prediction:
         """Predict from curves already on the model grid and normalized by Eq. 12 (as in datasets)."""
         z = self.scaler.transform(log_features(np.atleast_2d(normalized)))
+        k = len(self.outputs)
+        forest = None
+        if self.engine == "flat":
+            forest = self._flat_forest()
+        elif self.engine == "auto" and z.shape[0] <= FLAT_MAX_CURVES:
+            self._small_calls += 1
+            forest = self._flat_forest() if self._small_calls > 1 else None
+        if forest is not None:
+            raw = forest.predict(z, slice(None) if intervals else slice(0, k))
+        else:
+            raw = self._xgboost_raw(z, intervals)
         values, lower, upper = {}, {}, {}
-        for out in self.outputs:
-            values[out] = self.bundle.boosters[out].inplace_predict(z, validate_features=False).astype(np.float64)
+        for i, out in enumerate(self.outputs):
+            values[out] = raw[:, i].copy()
             if intervals:
-                raw = self.bundle.interval_boosters[out].inplace_predict(z, validate_features=False)
                 m = self.margins[out]
-                lower[out], upper[out] = raw[:, 0] - m, raw[:, 1] + m
+                lower[out], upper[out] = raw[:, k + 2 * i] - m, raw[:, k + 2 * i + 1] + m
             else:
                 lower[out] = upper[out] = np.full(z.shape[0], np.nan)
         outside = self.scaler.outside_fraction(z)
@@ -154,14 +226,19 @@ class Predictor:
         return Prediction(values, lower, upper, self.level, in_domain, outside, warnings)
 
 
-def load_predictor(bundle_or_case: str | os.PathLike) -> Predictor:
-    """Load a bundle directory, or a shipped bundle by case name (e.g. ``"three_phase_high"``)."""
+def load_predictor(bundle_or_case: str | os.PathLike, engine: str = "auto") -> Predictor:
+    """Load a bundle directory, or a shipped bundle by case name (e.g. ``"three_phase_high"``).
+
+    ``engine``: ``"auto"`` (default), ``"flat"`` or ``"xgboost"``; see :class:`Predictor`.
+    """
+    if engine not in ENGINES:
+        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
     shipped = shipped_bundles()
     key = str(bundle_or_case)
     if key in shipped:
-        return Predictor(read_bundle(shipped[key]))
+        return Predictor(read_bundle(shipped[key]), engine)
     path = Path(key)
     if path.exists():
-        return Predictor(read_bundle(path))
+        return Predictor(read_bundle(path), engine)
     known = ", ".join(shipped) or "none are shipped in this installation"
     raise BundleError(f"{key!r} is neither a bundle directory nor a shipped case (shipped: {known})")
