@@ -24,6 +24,8 @@ from sasview_grf_plugin.datasets import normalize
 from sasview_grf_plugin.ml import load_predictor, shipped_bundles
 from sasview_grf_plugin.simulator import get_preset, simulate_curve
 
+SMALL_BATCHES = (4, 16, 64)  # where the flat forest stops paying off (FLAT_MAX_CURVES)
+
 
 def bench(bundle: str, repeats: int, batch_n: int) -> dict[str, float]:
     t0 = time.perf_counter()
@@ -52,6 +54,10 @@ def bench(bundle: str, repeats: int, batch_n: int) -> dict[str, float]:
         out[f"{name}_boosters"] = median_time(lambda p=pred: p.predict_normalized(nxt(pool_norm)[None]), repeats)
         out[f"{name}_points"] = median_time(lambda p=pred: p.predict_normalized(nxt(pool_norm)[None],
                                                                                 intervals=False), repeats)
+    for n in SMALL_BATCHES:
+        rows = pool_norm[:n]
+        out[f"small_{n}"] = (median_time(lambda r=rows: flat.predict_normalized(r), max(repeats // 10, 5)),
+                             median_time(lambda r=rows: xgb.predict_normalized(r), max(repeats // 10, 5)))
     batch = np.repeat(pool_norm[:1], batch_n, axis=0) * rng.lognormal(0, 0.01, (batch_n, cfg.n_q))
     out["batch_s"] = median_time(lambda: xgb.predict_normalized(batch), 3)
     return out
@@ -75,6 +81,8 @@ def main() -> None:
                   f"{r[f'{name}_points'] * 1e3:7.3f}")
         print(f"  ratio xgboost/flat: full path {r['xgboost_full'] / r['flat_full']:.1f}x, "
               f"boosters {r['xgboost_boosters'] / r['flat_boosters']:.1f}x")
+        print("  small batches, flat / xgboost [ms]: " + ", ".join(
+            f"{n} curves {r[f'small_{n}'][0] * 1e3:.2f} / {r[f'small_{n}'][1] * 1e3:.2f}" for n in SMALL_BATCHES))
         print(f"  {args.batch} curves in one call (XGBoost, {os.cpu_count()} threads): {r['batch_s']:.3f} s "
               f"({args.batch / r['batch_s']:,.0f} curves/s, {r['batch_s'] / args.batch * 1e6:.1f} us/curve)")
 
