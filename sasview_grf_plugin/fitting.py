@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -79,6 +80,29 @@ class FitResult:
                 f"{k} {v:.4g} [{iv[k][0]:.4g}, {iv[k][1]:.4g}]" for k, v in self.ml["values_sasview"].items()))
         lines += [f"  warning: {w}" for w in self.warnings]
         return "\n".join(lines)
+
+
+_PREDICTORS: dict[tuple[str, int], Any] = {}
+_PREDICTORS_LOCK = threading.Lock()
+
+
+def _predictor(bundle_or_case: str | os.PathLike) -> Any:
+    """One predictor per bundle (and version of it) for the process: fits of many curves reuse its
+    boosters and, from the second curve on, its flat-forest engine."""
+    from .ml.predictor import load_predictor, shipped_bundles
+
+    key = str(bundle_or_case)
+    card = shipped_bundles().get(key, Path(key)) / "card.json"
+    stamp = card.stat().st_mtime_ns if card.is_file() else -1
+    with _PREDICTORS_LOCK:
+        pred = _PREDICTORS.get((key, stamp))
+    if pred is None:
+        pred = load_predictor(key)
+        with _PREDICTORS_LOCK:
+            if len(_PREDICTORS) >= 8:
+                _PREDICTORS.pop(next(iter(_PREDICTORS)))
+            _PREDICTORS[(key, stamp)] = pred
+    return pred
 
 
 def _as_curve(data: Any, q_unit: str | None, name: str | None) -> Any:
@@ -148,13 +172,12 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
         Maximum fitter steps.
     """
     from .datasets.cases import get_case
-    from .ml.predictor import load_predictor
 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
     spec = get_case(case)
     curve = _as_curve(data, q_unit, name)
-    predictor = load_predictor(bundle if bundle is not None else case)
+    predictor = _predictor(bundle if bundle is not None else case)
     opts = {**DEFAULT_MODEL_OPTIONS, **(model_options or {})}
     warnings_out = list(curve.notes)
     if curve.masked:
