@@ -369,6 +369,8 @@ def _add_zoo(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--backend", default="auto", choices=["auto", "numpy", "cupy", "opencl"], help="simulation backend")
     b.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="XGBoost device")
     b.add_argument("--seed", type=int, default=0, help="dataset and training seed")
+    b.add_argument("--n-train", type=int, default=None,
+                   help="training curves per case (default: the preset's; an existing training set grows to it)")
     b.add_argument("--no-progress", action="store_true", help="no progress bars")
     b.set_defaults(func=_cmd_zoo_build)
     r = zsub.add_parser("report", help="write docs/model-zoo.md and its figures",
@@ -388,7 +390,7 @@ def _cmd_zoo_build(args: argparse.Namespace) -> int:
 
     done = build_zoo(args.preset, work=args.work, out=args.out, cases=args.cases, workers=args.workers,
                      scheduler=args.scheduler, backend=args.backend, device=args.device, seed=args.seed,
-                     progress=not args.no_progress)
+                     n_train=args.n_train, progress=not args.no_progress)
     for case, path in done.items():
         print(f"{case}: {path}")
     return 0

@@ -182,6 +182,26 @@ def test_bad_generation_requests(tmp_path, kwargs, message):
         generate_dataset(tmp_path / "x", **args)
 
 
+def test_growing_a_dataset_equals_generating_it_at_the_larger_size(tmp_path):
+    small = generate_dataset(tmp_path / "g", "three_phase_high", "train", config=TINY, n=14, chunk_size=7, seed=3,
+                             progress=False)
+    before = small.read()
+    grown = generate_dataset(tmp_path / "g", "three_phase_high", "train", config=TINY, n=28, chunk_size=7, seed=3,
+                             progress=False)
+    fresh = generate_dataset(tmp_path / "f", "three_phase_high", "train", config=TINY, n=28, chunk_size=7, seed=3,
+                             progress=False)
+    assert grown.spec.n == 28 and load_dataset(tmp_path / "g").spec.n == 28
+    assert_same_data(grown.read(), fresh.read())
+    np.testing.assert_array_equal(grown.read().noisy[:14], before.noisy)
+    with pytest.raises(ValueError, match=r"n: existing 28, requested 21\) \(a dataset can grow"):
+        generate_dataset(tmp_path / "g", "three_phase_high", "train", config=TINY, n=21, chunk_size=7, seed=3,
+                         progress=False)
+    # A partly filled last chunk would change when the dataset grows: refused.
+    generate_dataset(tmp_path / "h", "two_phase_low", "train", config=TINY, n=10, chunk_size=7, progress=False)
+    with pytest.raises(ValueError, match="not a multiple of its chunk size 7"):
+        generate_dataset(tmp_path / "h", "two_phase_low", "train", config=TINY, n=14, chunk_size=7, progress=False)
+
+
 def test_unwritable_path_and_mismatching_store(tmp_path):
     blocker = tmp_path / "file.txt"
     blocker.write_text("not a directory")

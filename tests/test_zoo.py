@@ -3,8 +3,15 @@
 import numpy as np
 import pytest
 
-from sasview_grf_plugin.datasets import CASES, PAPER_INTENSITY_SCALE, add_noise, normalize, parameter_ranges
-from sasview_grf_plugin.ml import load_predictor, shipped_bundles
+from sasview_grf_plugin.datasets import (
+    CASES,
+    PAPER_INTENSITY_SCALE,
+    add_noise,
+    load_dataset,
+    normalize,
+    parameter_ranges,
+)
+from sasview_grf_plugin.ml import load_predictor, read_bundle, shipped_bundles
 from sasview_grf_plugin.simulator import PRESETS, simulate_curve
 
 
@@ -41,3 +48,28 @@ def test_shipped_bundle_card_and_predictions_on_fresh_curves(case):
     once = pred.predict_normalized(normalize(cfg.q, curves[:1]))
     for out in pred.outputs:
         assert again.values[out][0] == pytest.approx(once.values[out][0], rel=1e-5)
+
+
+def test_zoo_build_is_resumable_and_grows_the_training_set(tmp_path):
+    from sasview_grf_plugin.ml.zoo import build_zoo
+
+    tiny = PRESETS["compact"].replace(grid_size=24, n_q=60, q_min=0.5, q_max=3.0, n_train=96, n_val=64, n_test=64)
+    kw = dict(work=tmp_path / "work", out=tmp_path / "bundles", cases=["two_phase_high"], backend="numpy",
+              chunk_size=32, progress=False)
+    logs: list[str] = []
+    first = build_zoo(tiny, log=logs.append, **kw)["two_phase_high"]
+    card = read_bundle(first).card
+    assert card["datasets"]["train"]["n"] == 96 and "--n-train" not in card["command"]
+    logs.clear()
+    build_zoo(tiny, log=logs.append, **kw)
+    assert any("complete and verified; skipping" in m for m in logs)
+    # A larger training set: the stored one grows (its first 96 curves kept) and the bundle is retrained.
+    before = load_dataset(tmp_path / "work" / "compact" / "two_phase_high" / "train").noisy
+    again = build_zoo(tiny, n_train=128, log=lambda m: None, **kw)["two_phase_high"]
+    grown = load_dataset(tmp_path / "work" / "compact" / "two_phase_high" / "train")
+    assert grown.spec.n == 128
+    np.testing.assert_array_equal(grown.noisy[:96], before)
+    card = read_bundle(again).card
+    assert card["datasets"]["train"]["n"] == 128 and "--n-train 128" in card["command"]
+    with pytest.raises(ValueError, match="n_train must be an integer >= 2"):
+        build_zoo(tiny, n_train=0, **kw)

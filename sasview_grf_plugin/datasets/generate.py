@@ -86,7 +86,8 @@ def generate_dataset(out: str | os.PathLike, case: str, split: str, config: str 
     Parameters
     ----------
     out
-        Dataset directory (created; an existing one is resumed if its settings match).
+        Dataset directory (created; an existing one is resumed if its settings match, or grown
+        if only ``n`` is larger and the stored size is a multiple of ``chunk_size``).
     case, split
         One of ``two_phase_low``, ``two_phase_high``, ``three_phase_low``, ``three_phase_high``,
         and ``train``, ``val`` or ``test``.

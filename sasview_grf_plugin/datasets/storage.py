@@ -115,9 +115,13 @@ class DatasetStore:
         if (path / "zarr.json").exists():
             existing = cls.open(path)
             diffs = _differences(existing.spec.to_dict(), spec.to_dict())
+            if diffs == [f"n: existing {existing.spec.n!r}, requested {spec.n!r}"] and spec.n > existing.spec.n:
+                return existing._grow(spec)
             if diffs:
+                grow = " (a dataset can grow to a larger n, not shrink)" if len(diffs) == 1 and \
+                    diffs[0].startswith("n:") else ""
                 raise ValueError(
-                    f"{path} already holds a dataset made with other settings ({'; '.join(diffs)}); "
+                    f"{path} already holds a dataset made with other settings ({'; '.join(diffs)}){grow}; "
                     "rerun with the original settings to resume it, or choose another output path"
                 )
             return existing
@@ -144,6 +148,29 @@ class DatasetStore:
                                       "noisy": "1 (normalized by Eq. 12)"}})
         (path / ".progress").mkdir()
         return cls(path, spec)
+
+    def _grow(self, spec: DatasetSpec) -> DatasetStore:
+        """Extend the store to ``spec.n`` curves, keeping every stored chunk.
+
+        A chunk's content depends only on the dataset's seed, case, split and the chunk's index (see
+        :mod:`.generate`), so the grown dataset equals one generated at the larger size from the
+        start, provided the old size filled its last chunk.
+        """
+        import zarr
+
+        old = self.spec
+        if old.n % old.chunk_size:
+            raise ValueError(f"{self.path} holds {old.n} curves, not a multiple of its chunk size "
+                             f"{old.chunk_size}: its last chunk would change, so it cannot grow to {spec.n}; "
+                             "generate the larger dataset in another directory")
+        group = zarr.open_group(str(self.path), mode="r+")
+        # Arrays first, then the spec: an interruption in between leaves the old spec, and rerunning grows again.
+        for name in _PARAMS:
+            group[name].resize((spec.n,))
+        for name in _CURVES:
+            group[name].resize((spec.n, spec.config.n_q))
+        group.attrs["spec"] = spec.to_dict()
+        return DatasetStore(self.path, spec)
 
     @classmethod
     def open(cls, path: str | os.PathLike) -> DatasetStore:

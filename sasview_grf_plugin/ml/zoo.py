@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..datasets.cases import CASES, SPLITS
+from ..datasets.cases import CASES, SPLITS, split_size
 from ..datasets.generate import generate_dataset
 from ..datasets.storage import load_dataset
 from ..simulator.config import get_preset
@@ -45,25 +45,33 @@ def zoo_settings(preset: str, device: str = "cpu", seed: int = 0) -> TrainingSet
     return settings_for(preset, device=device, seed=seed)
 
 
-def _bundle_ok(path: Path, preset: str) -> bool:
+def _bundle_ok(path: Path, preset: str, n_train: int) -> bool:
     try:
         card = read_bundle(path).card
     except BundleError:
         return False
-    return card.get("preset") == preset and "metrics" in card
+    n = card.get("datasets", {}).get("train", {}).get("n")
+    return card.get("preset") == preset and "metrics" in card and n == n_train
 
 
 def build_zoo(preset: str = "compact", work: str | os.PathLike = "zoo-work", out: str | os.PathLike | None = None,
               cases: list[str] | None = None, workers: int | None = None, scheduler: str | None = None,
               backend: str = "auto", device: str = "cpu", seed: int = 0, chunk_size: int = 64,
-              progress: bool = True, log: Callable[[str], None] = print) -> dict[str, Path]:
+              n_train: int | None = None, progress: bool = True,
+              log: Callable[[str], None] = print) -> dict[str, Path]:
     """Generate, train and evaluate the bundles of ``cases`` (default: all four). Resumable.
 
-    Returns {case: bundle path}.
+    ``n_train`` overrides the preset's training-split size (an existing training set grows to it;
+    a bundle trained on another size is retrained). Returns {case: bundle path}.
     """
     from .pipeline import train_bundle
 
     cfg = get_preset(preset)
+    sizes = {split: split_size(cfg, split) for split in SPLITS}
+    if n_train is not None:
+        if isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 2:
+            raise ValueError(f"n_train must be an integer >= 2, got {n_train!r}")
+        sizes["train"] = n_train
     out_dir = Path(out) if out is not None else default_bundle_dir()
     cases = list(cases or CASES)
     for c in cases:
@@ -72,7 +80,7 @@ def build_zoo(preset: str = "compact", work: str | os.PathLike = "zoo-work", out
     done = {}
     for case in cases:
         bundle = out_dir / case
-        if _bundle_ok(bundle, cfg.name):
+        if _bundle_ok(bundle, cfg.name, sizes["train"]):
             log(f"{case}: bundle {bundle} is complete and verified; skipping")
             done[case] = bundle
             continue
@@ -80,14 +88,15 @@ def build_zoo(preset: str = "compact", work: str | os.PathLike = "zoo-work", out
         for split in SPLITS:
             paths[split] = Path(work) / cfg.name / case / split
             t0 = time.perf_counter()
-            generate_dataset(paths[split], case, split, config=cfg, chunk_size=chunk_size, seed=seed,
+            generate_dataset(paths[split], case, split, config=cfg, n=sizes[split], chunk_size=chunk_size, seed=seed,
                              backend=backend, workers=workers, scheduler=scheduler, progress=progress)
             log(f"{case}/{split}: dataset ready ({time.perf_counter() - t0:.0f} s)")
         data = {s: load_dataset(p) for s, p in paths.items()}
         log(f"{case}: training")
-        command = (f"sasview-grf zoo build --preset {preset} --work {work} --seed {seed}"
+        command = (f"sasview-grf zoo build --preset {cfg.name} --work {work} --seed {seed}"
+                   + (f" --n-train {n_train}" if n_train is not None else "")
                    + (f" --out {out}" if out is not None else ""))
-        done[case] = train_bundle(bundle, data["train"], data["val"], data["test"], zoo_settings(preset, device, seed),
+        done[case] = train_bundle(bundle, data["train"], data["val"], data["test"], zoo_settings(cfg.name, device, seed),
                                   log=log, command=command)
     return done
 
