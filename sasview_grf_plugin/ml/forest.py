@@ -1,12 +1,12 @@
 """Low-latency evaluation of XGBoost tree ensembles for a few curves at a time.
 
 XGBoost (and Treelite's GTIL) walk one tree after another: each level of each tree is a dependent
-load and a hard-to-predict branch. For one curve through a three-phase bundle (about 4,800 trees in
-six boosters) that costs 4-6 ms on a 2-core EPYC once the trees no longer fit in L2, although each
+load and a hard-to-predict branch. For one curve through a three-phase bundle (5,400-7,200 trees in
+six boosters) that costs 2-7 ms on a 2-core EPYC once the trees no longer fit in L2, although each
 booster alone, warm in cache, takes 0.1-0.4 ms (see docs/benchmarks.md). :class:`FlatForest` instead
 stores the nodes of all boosters in flat arrays and advances *every* tree one level per step with
 NumPy gathers (no branches, independent loads), so one curve costs ``max_depth`` vectorized steps:
-0.2 ms for the same 4,800 trees. Batches of many curves stay with XGBoost's own multithreaded
+0.2-0.4 ms for the same trees. Batches of many curves stay with XGBoost's own multithreaded
 ``inplace_predict``, which is faster there.
 
 The arrays are read from XGBoost's documented JSON model schema and reproduce its prediction rule
