@@ -91,13 +91,16 @@ def _predictor(bundle_or_case: str | os.PathLike) -> Any:
     boosters and, from the second curve on, its flat-forest engine."""
     from .ml.predictor import load_predictor, shipped_bundles
 
-    key = str(bundle_or_case)
-    card = shipped_bundles().get(key, Path(key)) / "card.json"
+    given = str(bundle_or_case)
+    shipped = shipped_bundles()
+    # A bundle directory is keyed by its resolved path (the same bundle under another relative path).
+    key = given if given in shipped else str(Path(given).resolve())
+    card = shipped.get(key, Path(key)) / "card.json"
     stamp = card.stat().st_mtime_ns if card.is_file() else -1
     with _PREDICTORS_LOCK:
         pred = _PREDICTORS.get((key, stamp))
     if pred is None:
-        pred = load_predictor(key)
+        pred = load_predictor(given)
         with _PREDICTORS_LOCK:
             if len(_PREDICTORS) >= 8:
                 _PREDICTORS.pop(next(iter(_PREDICTORS)))

@@ -193,6 +193,16 @@ def test_growing_a_dataset_equals_generating_it_at_the_larger_size(tmp_path):
     assert grown.spec.n == 28 and load_dataset(tmp_path / "g").spec.n == 28
     assert_same_data(grown.read(), fresh.read())
     np.testing.assert_array_equal(grown.read().noisy[:14], before.noisy)
+    # A grow interrupted after resizing the arrays, before the new spec was written: the old dataset reads.
+    import zarr
+
+    half = generate_dataset(tmp_path / "i", "three_phase_high", "train", config=TINY, n=14, chunk_size=7, seed=3,
+                            progress=False)
+    for name in ARRAYS:
+        arr = zarr.open_group(str(half.path), mode="r+")[name]
+        arr.resize((28, *arr.shape[1:]))
+    assert_same_data(load_dataset(half.path), before)
+    np.testing.assert_array_equal(load_dataset(half.path, lazy=True).noisy.compute(), before.noisy)
     with pytest.raises(ValueError, match=r"n: existing 28, requested 21\) \(a dataset can grow"):
         generate_dataset(tmp_path / "g", "three_phase_high", "train", config=TINY, n=21, chunk_size=7, seed=3,
                          progress=False)

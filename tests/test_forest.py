@@ -65,6 +65,11 @@ def test_predictions_equal_xgboost(boosters):
     np.testing.assert_allclose(forest.predict(rows), ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(forest.predict(rows[:1]), ref[:1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(forest.predict(rows, slice(1, 3)), ref[:, 1:], rtol=1e-5, atol=1e-6)
+    # Row blocks (bounded memory for large batches) change nothing.
+    np.testing.assert_array_equal(forest.predict(rows, block=7), forest.predict(rows))
+    assert forest.predict(rows[:0]).shape == (0, 3)
+    with pytest.raises(ValueError, match="contiguous slice"):
+        forest.predict(rows, slice(0, 3, 2))
 
 
 def test_unsupported_models_are_refused_by_name(boosters):

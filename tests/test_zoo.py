@@ -73,3 +73,14 @@ def test_zoo_build_is_resumable_and_grows_the_training_set(tmp_path):
     assert card["datasets"]["train"]["n"] == 128 and "--n-train 128" in card["command"]
     with pytest.raises(ValueError, match="n_train must be an integer >= 2"):
         build_zoo(tiny, n_train=0, **kw)
+
+
+def test_shipped_bundles_match_the_zoo_defaults():
+    # A plain `sasview-grf zoo build` must accept the shipped bundles (and rebuild exactly these).
+    from sasview_grf_plugin.ml.zoo import _bundle_ok, zoo_train_size
+
+    for case, path in shipped_bundles().items():
+        n = zoo_train_size(PRESETS["compact"], case)
+        assert read_bundle(path).card["datasets"]["train"]["n"] == n, case
+        assert _bundle_ok(path, "compact", n)
+    assert zoo_train_size(PRESETS["compact"].replace(n_train=64), "two_phase_low") == 64

@@ -164,12 +164,15 @@ class DatasetStore:
                              f"{old.chunk_size}: its last chunk would change, so it cannot grow to {spec.n}; "
                              "generate the larger dataset in another directory")
         group = zarr.open_group(str(self.path), mode="r+")
-        # Arrays first, then the spec: an interruption in between leaves the old spec, and rerunning grows again.
+        # Arrays first, then the spec: an interruption in between leaves the old, complete spec (readers take
+        # its first n rows) and rerunning grows again.
         for name in _PARAMS:
             group[name].resize((spec.n,))
         for name in _CURVES:
             group[name].resize((spec.n, spec.config.n_q))
-        group.attrs["spec"] = spec.to_dict()
+        from .. import __version__
+
+        group.attrs.update({"spec": spec.to_dict(), "package_version": __version__})
         return DatasetStore(self.path, spec)
 
     @classmethod
@@ -232,12 +235,14 @@ class DatasetStore:
                 "rerun the command that made it to finish it"
             )
         group = zarr.open_group(str(self.path), mode="r")
+        # [:n]: after an interrupted grow the arrays are already longer than the (old, complete) spec.
+        n = self.spec.n
         if lazy:
             import dask.array as da
 
-            arrays = {name: da.from_zarr(group[name]) for name in (*_PARAMS, *_CURVES)}
+            arrays = {name: da.from_zarr(group[name])[:n] for name in (*_PARAMS, *_CURVES)}
         else:
-            arrays = {name: group[name][:] for name in (*_PARAMS, *_CURVES)}
+            arrays = {name: group[name][:n] for name in (*_PARAMS, *_CURVES)}
         return Dataset(path=self.path, spec=self.spec, q=group["q"][:], **arrays)
 
 

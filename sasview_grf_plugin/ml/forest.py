@@ -9,12 +9,13 @@ NumPy gathers (no branches, independent loads), so one curve costs ``max_depth``
 0.2-0.4 ms for the same trees. Batches of many curves stay with XGBoost's own multithreaded
 ``inplace_predict``, which is faster there.
 
-The arrays are read from XGBoost's documented JSON model schema and reproduce its prediction rule
-exactly: a sample goes left when ``x < split_condition`` (float32) and follows ``default_left`` when
-the feature is missing (NaN); a leaf's value is its ``split_condition``; outputs add the
-intercept (``base_score``). Only what the bundles use is supported (``gbtree``, numerical splits,
-scalar leaves, identity-link objectives); anything else is refused with a ``ValueError`` naming it,
-and callers fall back to XGBoost.
+The arrays are read from XGBoost's documented JSON model schema and follow its prediction rule, so
+every sample reaches the same leaf in every tree: a sample goes left when ``x < split_condition``
+(float32) and follows ``default_left`` when the feature is missing (NaN); a leaf's value is its
+``split_condition``; outputs add the intercept (``base_score``). The sums are taken in float64
+(XGBoost adds in float32), so values agree to float32 rounding (about 1e-6 relative). Only what the
+bundles use is supported (``gbtree``, numerical splits, scalar leaves, identity-link objectives);
+anything else is refused with a ``ValueError`` naming it, and callers fall back to XGBoost.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ class FlatForest:
             trees, info, base, nf = _booster_trees(doc, label)
             if len(info) != len(trees):
                 raise ValueError(f"{label}: tree_info lists {len(info)} trees, the model has {len(trees)}")
+            if info and not 0 <= min(info) <= max(info) < base.size:
+                raise ValueError(f"{label}: tree_info names outputs outside 0-{base.size - 1}")
             if n_features is not None and nf != n_features:
                 raise ValueError(f"{label} has {nf} features, the other boosters {n_features}")
             n_features = nf
@@ -137,13 +140,19 @@ class FlatForest:
     def n_outputs(self) -> int:
         return self.intercept.size
 
+    def _output_range(self, outputs: slice) -> tuple[int, int]:
+        first, last, step = outputs.indices(self.n_outputs)
+        if step != 1:
+            raise ValueError(f"outputs must be a contiguous slice (step 1), got {outputs}")
+        return first, max(first, last)
+
     def leaves(self, x: np.ndarray, outputs: slice = slice(None)) -> np.ndarray:
         """Leaf node (global index) reached in each tree of ``outputs``: shape (n, trees)."""
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"expected features of shape (n, {self.n_features}), got {x.shape}")
-        first, last, _ = outputs.indices(self.n_outputs)
-        roots = self.roots[self.starts[first]:self.starts[max(first, last)]]
+        first, last = self._output_range(outputs)
+        roots = self.roots[self.starts[first]:self.starts[last]]
         # One flat gather per array and level: x.ravel()[row * n_features + feature], children.ravel()[2 node + right].
         flat_x = np.ascontiguousarray(x).ravel()
         row_offset = (np.arange(x.shape[0], dtype=np.intp) * self.n_features)[:, None]
@@ -161,14 +170,18 @@ class FlatForest:
             node = kids.take(2 * node + go_right)
         return node
 
-    def predict(self, x: np.ndarray, outputs: slice = slice(None)) -> np.ndarray:
-        """Predictions of shape (n, number of selected outputs), float64."""
-        first, last, _ = outputs.indices(self.n_outputs)
-        last = max(first, last)
-        values = self.threshold.take(self.leaves(x, outputs)).astype(np.float64)
+    def predict(self, x: np.ndarray, outputs: slice = slice(None), block: int = 64) -> np.ndarray:
+        """Predictions of shape (n, number of selected outputs), float64.
+
+        Rows are evaluated ``block`` at a time, which bounds the temporary (rows, trees) arrays.
+        """
+        x = np.asarray(x, dtype=np.float32)
+        first, last = self._output_range(outputs)
         starts = self.starts[first:last + 1] - self.starts[first]
-        sums = np.zeros((values.shape[0], last - first))
         nonempty = starts[:-1] < starts[1:]
-        if nonempty.any():
-            sums[:, nonempty] = np.add.reduceat(values, starts[:-1][nonempty], axis=1)
+        sums = np.zeros((x.shape[0] if x.ndim == 2 else 0, last - first))
+        for lo in range(0, max(sums.shape[0], 1), block):
+            values = self.threshold.take(self.leaves(x[lo:lo + block], outputs)).astype(np.float64)
+            if nonempty.any() and values.shape[0]:
+                sums[lo:lo + block, nonempty] = np.add.reduceat(values, starts[:-1][nonempty], axis=1)
         return sums + self.intercept[first:last]
