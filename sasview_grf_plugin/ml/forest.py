@@ -1,7 +1,7 @@
 """Low-latency evaluation of XGBoost tree ensembles for a few curves at a time.
 
 XGBoost (and Treelite's GTIL) walk one tree after another: each level of each tree is a dependent
-load and a hard-to-predict branch. For one curve through a three-phase bundle (5,400-7,200 trees in
+load and a hard-to-predict branch. For one curve through a three-phase bundle (6,100-7,700 trees in
 six boosters) that costs 2-7 ms on a 2-core EPYC once the trees no longer fit in L2, although each
 booster alone, warm in cache, takes 0.1-0.4 ms (see docs/benchmarks.md). :class:`FlatForest` instead
 stores the nodes of all boosters in flat arrays and advances *every* tree one level per step with

@@ -68,7 +68,7 @@ class Predictor:
 
     ``engine`` chooses how the boosters are evaluated: ``"xgboost"`` always calls XGBoost's
     ``inplace_predict``; ``"flat"`` always uses :class:`~sasview_grf_plugin.ml.forest.FlatForest`
-    (built now, 0.2-1.1 s); ``"auto"`` uses XGBoost for batches of more than ``FLAT_MAX_CURVES``
+    (built now, 0.2-1.2 s); ``"auto"`` uses XGBoost for batches of more than ``FLAT_MAX_CURVES``
     curves and for the first small call, and the flat forest for small calls from the second on
     (built then), so that a predictor used once never pays for the build. Both engines give the
     same values to float32 rounding (checked when the flat forest is built).

@@ -155,38 +155,40 @@ PAPER_TABLE2_TEST = {
 
 
 ZOO_INTRO = """\
-**How they were made.** `sasview-grf zoo build --preset compact --n-train 16384` on this project's
-2-core CPU machine: per case 2^14 training, 2^11 validation and 2^11 test curves of the compact
-preset (128^3 voxels of 0.5 nm, a in [0.8, 4] nm, 500 q values in 0.1-3 1/nm), generated at 20-27
-curves/s (14-17 minutes per case), then one booster per output and one interval booster per
-output with the `ZOO_TRAINING` settings (learning rate 0.1, depth 6, subsample 0.7, column sample
-0.3, up to 1500 trees, early stopping after 50 rounds on the validation split), 1.2-3.7 minutes per
-case. The training splits were first made with the brief's minimum of 2^13 curves and grown to 2^14
-(`--n-train`), which keeps the first 2^13 curves and gives the same data as generating 2^14 at once;
-the doubling lowered every test MAPE (the layer fraction of three_phase_high from 10.9 % to 9.8 %).
-The settings keep all four bundles at 15 MiB (gzip-compressed UBJSON) against a 25 MB budget;
-deeper trees (depth 8) and/or half the learning rate changed the validation MSE by -2 to +3 % with
-2-4x larger boosters (two_phase_low, 2^13 curves).
+**How they were made.** `sasview-grf zoo build --preset compact` on this project's 2-core CPU
+machine: per case 2^14 (two phases) or 2^15 (three phases) training curves (`ZOO_TRAIN_SIZES`), 2^11
+validation and 2^11 test curves of the compact preset (128^3 voxels of 0.5 nm, a in [0.8, 4] nm, 500
+q values in 0.1-3 1/nm), generated at 20-27 curves/s, then one booster per output and one interval
+booster per output with the `ZOO_TRAINING` settings (learning rate 0.1, depth 6, subsample 0.7,
+column sample 0.3, up to 1500 trees, early stopping after 50 rounds on the validation split),
+1.2-6.4 minutes per case. The training splits were first made with the brief's minimum of 2^13
+curves and grown (`--n-train`), which keeps the stored curves and gives the same data as generating
+the larger split at once; every doubling lowered every test MAPE (three_phase_high layer fraction:
+10.9 % at 2^13, 9.8 % at 2^14, 8.7 % at 2^15 curves). The settings keep all four bundles at 18 MiB
+(gzip-compressed UBJSON) against a 25 MB budget; deeper trees (depth 8) and/or half the learning
+rate changed the validation MSE by -2 to +3 % with 2-4x larger boosters (two_phase_low, 2^13
+curves).
 
 **Test MAPE against the targets** (a under 2 %, porosity and layer fraction under 6 %; the paper's
 Table 2 test values at 512^3 and 2^19 training curves in brackets):"""
 
 ZOO_TARGETS = """\
-Where they miss, and why. **a** (2.1-2.5 %) misses 2 % narrowly everywhere, and more training
-curves barely help: on three_phase_high its validation MSE fell by only 4 % and 6 % per doubling of
-the training set (2^12 -> 2^13 -> 2^14 curves; `python benchmarks/study_learning_curve.py`, output in
-`benchmarks/results/`). The compact box is 64 nm against the paper's 256 nm, so the low-q plateau
-that carries a is sampled by few shells and a single realization scatters by 10-30 % there (the paper
-reaches 0.6-0.7 %). **Porosity** meets 6 % for the high-porosity cases (5.1-5.5 %) but not for the
-low ones (10.1-11.9 %): the same absolute error (RMSE 0.036-0.048) weighs twice as much in a MAPE
-when the porosity is 0.1-0.5 rather than 0.5-0.9, and porosity is the hardest output in the paper
-too. The **layer fraction** meets 6 % at low porosity (5.2 %) and misses at high porosity (9.8 %),
-where the layer is a thin shell around a large pore space on a 0.5 nm grid. Unlike a, these two are
-still limited by the training set: on three_phase_high their validation MSE fell by 18-20 %
-(porosity) and 26-28 % (layer fraction) per doubling, so the paper's 32x larger set would help
-them; the same command with `--preset paper` on a GPU box makes the paper-scale set. The 90 %
-intervals hold their nominal coverage on every test split (0.885-0.917, 2,048 curves each: the
-sampling sd is 0.007)."""
+Where they miss, and why. **a** (2.0-2.5 %) misses 2 % narrowly (three_phase_high: 2.01 %), and
+more training curves barely help: on three_phase_high its validation MSE fell by only 4 % and 6 %
+per doubling of the training set (2^12 -> 2^13 -> 2^14 curves; `python
+benchmarks/study_learning_curve.py`, output in `benchmarks/results/`). The compact box is 64 nm
+against the paper's 256 nm, so the low-q plateau that carries a is sampled by few shells and a
+single realization scatters by 10-30 % there (the paper reaches 0.6-0.7 %). **Porosity** meets 6 %
+for the high-porosity cases (4.7-5.5 %) but not for the low ones (9.5-11.9 %): the same absolute
+error (RMSE 0.034-0.048) weighs twice as much in a MAPE when the porosity is 0.1-0.5 rather than
+0.5-0.9, and porosity is the hardest output in the paper too. The **layer fraction** meets 6 % at
+low porosity (4.6 %) and misses at high porosity (8.7 %), where the layer is a thin shell around a
+large pore space on a 0.5 nm grid. Unlike a, these two are still limited by the training set: on
+three_phase_high their validation MSE fell by 18-20 % (porosity) and 26-28 % (layer fraction) per
+doubling, and the three_phase_high layer-fraction booster stops at the 1500-tree cap, so the
+paper's 16-32x larger set would help them; the same command with `--preset paper` on a GPU box
+makes the paper-scale set. The 90 % intervals hold their nominal coverage on every test split
+(0.886-0.917, 2,048 curves each: the sampling sd is 0.007)."""
 
 
 def write_report(bundles: dict[str, Path], work: str | os.PathLike, docs: str | os.PathLike, preset: str = "compact",
