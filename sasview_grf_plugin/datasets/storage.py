@@ -114,12 +114,12 @@ class DatasetStore:
         path = Path(path)
         if (path / "zarr.json").exists():
             existing = cls.open(path)
-            diffs = _differences(existing.spec.to_dict(), spec.to_dict())
-            if diffs == [f"n: existing {existing.spec.n!r}, requested {spec.n!r}"] and spec.n > existing.spec.n:
+            only_n = dataclasses.replace(existing.spec, n=spec.n) == spec
+            if only_n and spec.n > existing.spec.n:
                 return existing._grow(spec)
+            diffs = _differences(existing.spec.to_dict(), spec.to_dict())
             if diffs:
-                grow = " (a dataset can grow to a larger n, not shrink)" if len(diffs) == 1 and \
-                    diffs[0].startswith("n:") else ""
+                grow = " (a dataset can grow to a larger n, not shrink)" if only_n else ""
                 raise ValueError(
                     f"{path} already holds a dataset made with other settings ({'; '.join(diffs)}){grow}; "
                     "rerun with the original settings to resume it, or choose another output path"

@@ -109,20 +109,22 @@ class FlatForest:
         if not per_tree:
             raise ValueError("no trees to flatten")
         per_tree.sort(key=lambda r: r[0])  # stable: keeps each booster's tree order within an output
+
+        def column(key: str, dtype: Any) -> np.ndarray:
+            return np.concatenate([np.asarray(r[3][key], dtype=dtype) for r in per_tree])
+
+        left, right = column("left_children", np.int64), column("right_children", np.int64)
         sizes = np.array([len(r[3]["left_children"]) for r in per_tree])
         base = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-        left = np.concatenate([np.asarray(r[3]["left_children"], dtype=np.int64) for r in per_tree])
-        right = np.concatenate([np.asarray(r[3]["right_children"], dtype=np.int64) for r in per_tree])
         offsets = np.repeat(base, sizes)
         leaf = left < 0
         own = np.arange(left.size)
         children = np.stack([np.where(leaf, own, left + offsets), np.where(leaf, own, right + offsets)], axis=1)
-        feature = np.where(leaf, 0, np.concatenate([np.asarray(r[3]["split_indices"], dtype=np.int64)
-                                                    for r in per_tree]))
+        feature = np.where(leaf, 0, column("split_indices", np.int64))
         if feature.max() >= n_features:
             raise ValueError(f"a split uses feature {int(feature.max())} of {n_features}")
-        threshold = np.concatenate([np.asarray(r[3]["split_conditions"], dtype=np.float32) for r in per_tree])
-        default_left = np.concatenate([np.asarray(r[3]["default_left"], dtype=bool) for r in per_tree])
+        threshold = column("split_conditions", np.float32)
+        default_left = column("default_left", bool)
         targets = np.array([r[0] for r in per_tree])
         starts = np.searchsorted(targets, np.arange(len(intercepts) + 1))
         # Depth: advance all trees level by level from the roots until every walk has reached a leaf.
@@ -146,11 +148,15 @@ class FlatForest:
             raise ValueError(f"outputs must be a contiguous slice (step 1), got {outputs}")
         return first, max(first, last)
 
-    def leaves(self, x: np.ndarray, outputs: slice = slice(None)) -> np.ndarray:
-        """Leaf node (global index) reached in each tree of ``outputs``: shape (n, trees)."""
+    def _features(self, x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float32)
         if x.ndim != 2 or x.shape[1] != self.n_features:
             raise ValueError(f"expected features of shape (n, {self.n_features}), got {x.shape}")
+        return x
+
+    def leaves(self, x: np.ndarray, outputs: slice = slice(None)) -> np.ndarray:
+        """Leaf node (global index) reached in each tree of ``outputs``: shape (n, trees)."""
+        x = self._features(x)
         first, last = self._output_range(outputs)
         roots = self.roots[self.starts[first]:self.starts[last]]
         # One flat gather per array and level: x.ravel()[row * n_features + feature], children.ravel()[2 node + right].
@@ -175,13 +181,13 @@ class FlatForest:
 
         Rows are evaluated ``block`` at a time, which bounds the temporary (rows, trees) arrays.
         """
-        x = np.asarray(x, dtype=np.float32)
+        x = self._features(x)
         first, last = self._output_range(outputs)
         starts = self.starts[first:last + 1] - self.starts[first]
         nonempty = starts[:-1] < starts[1:]
-        sums = np.zeros((x.shape[0] if x.ndim == 2 else 0, last - first))
-        for lo in range(0, max(sums.shape[0], 1), block):
-            values = self.threshold.take(self.leaves(x[lo:lo + block], outputs)).astype(np.float64)
-            if nonempty.any() and values.shape[0]:
+        sums = np.zeros((x.shape[0], last - first))
+        if nonempty.any():
+            for lo in range(0, x.shape[0], block):
+                values = self.threshold.take(self.leaves(x[lo:lo + block], outputs)).astype(np.float64)
                 sums[lo:lo + block, nonempty] = np.add.reduceat(values, starts[:-1][nonempty], axis=1)
         return sums + self.intercept[first:last]

@@ -110,33 +110,32 @@ class Predictor:
     def _flat_forest(self) -> FlatForest | None:
         """The bundle's boosters as one flat forest, verified against XGBoost; None if unsupported."""
         with self._lock:
-            if self._forest is None and not self._forest_failed:
-                boosters = [self.bundle.boosters[o] for o in self.outputs]
-                boosters += [self.bundle.interval_boosters[o] for o in self.outputs]
-                labels = [f"{o} booster" for o in self.outputs] + [f"{o} interval booster" for o in self.outputs]
-                problem = None
-                try:
-                    forest = FlatForest.from_boosters(boosters, labels)
-                except ValueError as exc:
-                    problem = str(exc)
-                else:
-                    # Guard against a future change of XGBoost's model schema: the training mean and the
-                    # corners of the training envelope must give XGBoost's values.
-                    z = np.stack([np.zeros_like(self.scaler.low), self.scaler.low, self.scaler.high]).astype(np.float32)
-                    ref, got = self._xgboost_raw(z, True), forest.predict(z)
-                    scale = np.maximum(1.0, np.abs(ref))
-                    if got.shape != ref.shape or not np.all(np.abs(got - ref) <= 1e-4 * scale):
-                        problem = "its values differ from XGBoost's on the check curves"
-                if problem is None:
-                    self._forest = forest
-                else:
-                    self._forest_failed = True
-                    if self.engine == "flat":
-                        raise BundleError(f"{self.bundle.path}: the flat forest engine cannot evaluate this bundle: "
-                                          f"{problem}")
-                    _warnings.warn(f"{self.bundle.path}: using XGBoost for single curves ({problem})", RuntimeWarning,
-                                   stacklevel=3)
-            return self._forest
+            if self._forest is not None or self._forest_failed:
+                return self._forest
+            boosters = [self.bundle.boosters[o] for o in self.outputs]
+            boosters += [self.bundle.interval_boosters[o] for o in self.outputs]
+            labels = [f"{o} booster" for o in self.outputs] + [f"{o} interval booster" for o in self.outputs]
+            problem = None
+            try:
+                forest = FlatForest.from_boosters(boosters, labels)
+            except ValueError as exc:
+                problem = str(exc)
+            else:
+                # Guard against a future change of XGBoost's model schema: the training mean and the
+                # corners of the training envelope must give XGBoost's values.
+                z = np.stack([np.zeros_like(self.scaler.low), self.scaler.low, self.scaler.high]).astype(np.float32)
+                ref, got = self._xgboost_raw(z, True), forest.predict(z)
+                if got.shape != ref.shape or not np.all(np.abs(got - ref) <= 1e-4 * np.maximum(1.0, np.abs(ref))):
+                    problem = "its values differ from XGBoost's on the check curves"
+            if problem is None:
+                self._forest = forest
+                return forest
+            self._forest_failed = True
+            if self.engine == "flat":
+                raise BundleError(f"{self.bundle.path}: the flat forest engine cannot evaluate this bundle: {problem}")
+            _warnings.warn(f"{self.bundle.path}: using XGBoost for single curves ({problem})", RuntimeWarning,
+                           stacklevel=3)
+            return None
 
     def _resample(self, q: Any, intensity: Any, q_unit: str) -> np.ndarray:
         qd = np.asarray(q, dtype=np.float64) * (10.0 * unit_factor(q_unit))  # -> 1/nm
@@ -231,8 +230,6 @@ def load_predictor(bundle_or_case: str | os.PathLike, engine: str = "auto") -> P
 
     ``engine``: ``"auto"`` (default), ``"flat"`` or ``"xgboost"``; see :class:`Predictor`.
     """
-    if engine not in ENGINES:
-        raise ValueError(f"unknown engine {engine!r}; allowed: {', '.join(ENGINES)}")
     shipped = shipped_bundles()
     key = str(bundle_or_case)
     if key in shipped:
