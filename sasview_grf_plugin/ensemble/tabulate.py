@@ -1,0 +1,174 @@
+"""Turning a build folder's realizations into the shipped table (see :mod:`.table` for the format).
+
+Per node (eps, s[, nu]) and indicator X the ratio estimator R_X(q) = sum_r X_r / sum_r K_r against its
+control K (A: the level cut LC at eps; B: the level cut at eps (1 - nu); L: the band between the two) is formed
+per |q| bin (its standard error by the delta method over realizations), smoothed over ln q by a
+weighted smoothing spline (weights 1/SE^2, smoothing chosen by generalized cross-validation), and
+multiplied by the control's exact curve: F_X(q) = R_X(q) F_K(q). Outside the bins the ratio is
+continued by the structure's limits:
+
+* below the first bin, R(q) = R0 + R2 q^2 (even in q, as every isotropic curve with an integrable
+  correlation function), matched in value and slope;
+* above ``q_fit_max`` (where the voxels start to alias) R is constant: both curves follow Porod's law,
+  and R is the ratio of interface areas.
+
+The two-phase structure is symmetric under eps -> 1 - eps (Babinet, exact for smoothing followed by
+re-thresholding at the complementary quantile), so nodes eps and 1 - eps are pooled for F_AA.
+At s = 0, F_AA is the level cut itself (R = 1 exactly).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .build import bin_geometry, load_sums
+from .levelcut import band_curve, levelcut_curve
+from .table import TABLE_FILE
+
+__all__ = ["tabulate", "ratio_curve", "X_NODES", "Q_FIT_MAX"]
+
+#: ln(q a) nodes of the table: q a from 1e-3 (F flat to 1e-5 there) to 1e3 (Porod's law to 1e-4).
+X_NODES = np.linspace(math.log(1e-3), math.log(1e3), 181)
+#: Above this q a the voxels of the default build (a/8) alias; the ratio is continued as a constant.
+Q_FIT_MAX = 10.0
+
+
+def ratio_curve(x_bins: np.ndarray, num: np.ndarray, den: np.ndarray, x_nodes: np.ndarray,
+                x_fit_max: float) -> tuple[np.ndarray, dict[str, float]]:
+    """Smoothed ln of the ratio sum(num)/sum(den) over realizations (axis 0) per bin, on ``x_nodes`` (ln q a).
+
+    Returns ln R on the nodes and statistics of its Monte-Carlo error.
+    """
+    from scipy.interpolate import make_smoothing_spline
+
+    n = num.shape[0]
+    use = x_bins <= x_fit_max
+    xb, nb, db = x_bins[use], num[:, use], den[:, use]
+    r = nb.sum(0) / db.sum(0)
+    resid = nb - r * db
+    se = np.sqrt(resid.var(0, ddof=1) / n) / db.mean(0) if n > 1 else np.full_like(r, np.nan)
+    se = np.maximum(se, 1e-4 * r)  # a floor keeps the weights finite where X = LC exactly
+    # Smoothed in ln R (R > 0 per bin: sums of |FFT|^2): positive however small, as for a thin layer.
+    spline = make_smoothing_spline(xb, np.log(r), w=(r / se) ** 2)
+    x_lo, x_hi = xb[0], xb[-1]
+    out = np.empty_like(x_nodes)
+    mid = (x_nodes >= x_lo) & (x_nodes <= x_hi)
+    out[mid] = spline(x_nodes[mid])
+    l_lo = float(spline(x_lo))
+    slope = float(spline.derivative()(x_lo))  # d ln R / d ln q at the first bin
+    low = x_nodes < x_lo
+    out[low] = l_lo + 0.5 * slope * (np.exp(2.0 * (x_nodes[low] - x_lo)) - 1.0)
+    out[x_nodes > x_hi] = float(spline(x_hi))
+    stats = {"rel_se_median": float(np.median(se / r)), "rel_se_max": float(np.max(se / r)),
+             "extrapolated_R0_change": float(math.expm1(-0.5 * slope))}
+    return out, stats
+
+
+def _interp_coefficients(values: np.ndarray, axes_nodes: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+    from scipy.interpolate import make_interp_spline
+
+    knots = []
+    c = np.asarray(values, dtype=np.float64)
+    for axis, nodes in enumerate(axes_nodes):
+        c_moved = np.moveaxis(c, axis, 0)
+        spl = make_interp_spline(nodes, c_moved, k=3, axis=0)
+        c = np.moveaxis(spl.c, 0, axis)
+        knots.append(np.asarray(spl.t))
+    return knots, c
+
+
+def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations: int | None = None) -> dict[str, Any]:
+    """Write ``TABLE_FILE`` and ``card.json`` into ``out`` from the realizations in ``build``.
+
+    Returns the card (a dict).
+    """
+    spec, sums = load_sums(build)
+    if max_realizations is not None:
+        sums = {k: v[:max_realizations] for k, v in sums.items()}
+    n_real = sums["lc"].shape[0]
+    if n_real < 8:
+        raise ValueError(f"{build} holds {n_real} realizations; at least 8 are needed for error estimates")
+    counts, q_bins = bin_geometry(spec)
+    keep = counts > 0
+    xb = np.log(q_bins[keep])
+    lc, aa, lb, band, bb, ll = (sums[k][..., keep] for k in ("lc", "aa", "lb", "band", "bb", "ll"))
+    eps = np.asarray(spec.porosity)
+    s3 = np.asarray(spec.smoothing)
+    nus = np.asarray(spec.layer_fraction)
+    ne, ns, nn = eps.size, s3.size, nus.size
+    if not np.allclose(eps, 1.0 - eps[::-1]):
+        raise ValueError("the porosity nodes must be symmetric about 0.5 (eps and 1 - eps)")
+    x_fit = math.log(Q_FIT_MAX)
+    q_nodes = np.exp(X_NODES)
+    f_lc = np.stack([levelcut_curve(q_nodes, e) for e in eps])  # (ne, nx)
+    stats: dict[str, list[float]] = {"aa": [], "bb": [], "ll": []}
+
+    # Two phases (and A of three phases): s = 0 exact, pooled eps <-> 1 - eps.
+    s2 = np.concatenate([[0.0], s3])
+    log_aa = np.empty((ne, s2.size, X_NODES.size))
+    for i in range(ne):
+        j_mirror = ne - 1 - i
+        log_aa[i, 0] = np.log(f_lc[i] / (eps[i] * (1 - eps[i])))
+        for j in range(ns):
+            num = np.concatenate([aa[:, i, j], aa[:, j_mirror, j]])
+            den = np.concatenate([lc[:, i], lc[:, j_mirror]])
+            log_r, st = ratio_curve(xb, num, den, X_NODES, x_fit)
+            stats["aa"].append(st["rel_se_median"])
+            log_aa[i, j + 1] = log_r + np.log(f_lc[i] / (eps[i] * (1 - eps[i])))
+    log_bb = np.empty((ne, nn, ns, X_NODES.size))
+    log_ll = np.empty_like(log_bb)
+    for i in range(ne):
+        for m in range(nn):
+            phi_b = eps[i] * (1 - nus[m])
+            phi_l = eps[i] * nus[m]
+            log_fb = np.log(levelcut_curve(q_nodes, phi_b) / (phi_b * (1 - phi_b)))
+            log_fl = np.log(band_curve(q_nodes, phi_b, eps[i]) / (phi_l * (1 - phi_l)))
+            for j in range(ns):
+                log_r, st = ratio_curve(xb, bb[:, i, j, m], lb[:, i, m], X_NODES, x_fit)
+                stats["bb"].append(st["rel_se_median"])
+                log_bb[i, m, j] = log_r + log_fb
+                log_r, st = ratio_curve(xb, ll[:, i, j, m], band[:, i, m], X_NODES, x_fit)
+                stats["ll"].append(st["rel_se_median"])
+                log_ll[i, m, j] = log_r + log_fl
+
+    (te, ts2, tx), c_aa = _interp_coefficients(log_aa, [eps, s2, X_NODES])
+    (_, tnu, ts3, _), c_bb = _interp_coefficients(log_bb, [eps, nus, s3, X_NODES])
+    _, c_ll = _interp_coefficients(log_ll, [eps, nus, s3, X_NODES])
+    domain = np.array([eps[0], eps[-1], nus[0], nus[-1], 0.0, s3[-1], s3[0], s3[-1]])
+    meta = {"spec": spec.to_dict(), "realizations": n_real, "q_fit_max": Q_FIT_MAX}
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table_path = out / TABLE_FILE
+    tmp = out / (TABLE_FILE + ".tmp.npz")
+    np.savez_compressed(tmp, x_knots=tx, e_knots=te, s2_knots=ts2, s3_knots=ts3, nu_knots=tnu,
+                        coef_aa=c_aa, coef_bb=c_bb, coef_ll=c_ll, domain=domain,
+                        x_range=np.array([X_NODES[0], X_NODES[-1]]), meta=np.array(json.dumps(meta)))
+    os.replace(tmp, table_path)
+    digest = hashlib.sha256(table_path.read_bytes()).hexdigest()
+    card = {
+        "kind": "grf-ensemble-table",
+        "file": TABLE_FILE,
+        "sha256": digest,
+        "made": date.today().isoformat(),
+        "how": ("ratio estimators against exact level cuts and bands of the same GRF, partial-volume indicators, "
+                f"{n_real} realizations of a {spec.grid_size}^3 box of a/{spec.voxels_per_a:g} voxels "
+                f"({spec.box:g} a wide), seed {spec.seed}; see sasview_grf_plugin.ensemble.build"),
+        "variables": "ln(q a); porosity; layer_fraction; smoothing/a (sigma over a)",
+        "nodes": {"porosity": list(spec.porosity), "layer_fraction": list(spec.layer_fraction),
+                  "smoothing_two_phase": [0.0, *spec.smoothing], "smoothing_three_phase": list(spec.smoothing),
+                  "q_a": [float(q_nodes[0]), float(q_nodes[-1]), int(q_nodes.size)]},
+        "simulated_q_a": [float(q_bins[keep][0]), Q_FIT_MAX],
+        "monte_carlo_rel_se_median": {k: float(np.median(v)) for k, v in stats.items()},
+        "monte_carlo_rel_se_worst_node": {k: float(np.max(v)) for k, v in stats.items()},
+    }
+    (out / "card.json").write_text(json.dumps(card, indent=1) + "\n", encoding="utf-8")
+    return card
+
