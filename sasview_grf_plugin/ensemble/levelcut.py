@@ -24,13 +24,13 @@ Numerics (float64, NumPy/SciPy only):
 * 1 - rho(r) directly (no cancellation at small r) by composite Gauss-Legendre over q in
   [0, 8/a], where Gamma < 4e-15.
 * C(0) - C(r) by Gauss-Legendre over theta in [arcsin rho, pi/2] (accurate at small r).
-* A Debye-Bueche function h(r) = C(0) exp(-r / xi), xi = 4 C(0) / S, shares C's value and slope
-  at r = 0 (S the interface area per volume, Rice's formula S = (2/pi) sqrt(lambda) exp(-t^2/2)
-  per level, lambda = -rho''(0)); its transform 8 pi C(0) xi^3 / (1 + q^2 xi^2)^2 is exact and
-  carries Porod's law. The remainder C - h is transformed on a composite Gauss-Legendre rule in r
+* An exponential h(r) = A exp(-r / l) with C's slope at r = 0, A / l = S / 4 (S the interface area
+  per volume, Rice's formula S = (2/pi) sqrt(lambda) exp(-t^2/2) per level, lambda = -rho''(0)),
+  l = min(C(0) / (S/4), a/2); its transform 8 pi A l^3 / (1 + q^2 l^2)^2 is exact and carries
+  Porod's law. The remainder C - h is transformed on a composite Gauss-Legendre rule in r
   (panels graded from 1e-7 a, 0.002 a wide up to a, 0.02 a up to 60 a, where |rho| < 1e-9) up
-  to q a = 40, and continued as q^-6 beyond (the next term of the asymptotic series of a smooth
-  interface). A band thinner than about a/40 is still in its thin-sheet regime at q a = 40: its
+  to q a = 40, and continued as A q^-6 + B q^-8 beyond (the next terms of the asymptotic series of a
+  smooth interface), matched in value and slope. A band thinner than about a/40 is still in its thin-sheet regime at q a = 40: its
   curve is then too low above that q (the layer's own scattering there is below the pore's and
   solid's Porod scattering by about (q d)^2).
 """
@@ -68,7 +68,8 @@ def _gauss_legendre(edges: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarr
 
 @functools.lru_cache(maxsize=1)
 def _q_rule() -> tuple[np.ndarray, np.ndarray]:
-    q, w = _gauss_legendre(np.linspace(0.0, _Q_CUT, 401), 8)
+    # Panels of 0.005/a: sinc(q r) changes by at most 0.3 rad per panel out to r = 60 a.
+    q, w = _gauss_legendre(np.linspace(0.0, _Q_CUT, 1601), 8)
     return q, w * q * q / (1.0 + q**8) ** 2
 
 
@@ -136,8 +137,14 @@ def band_correlation(r: np.ndarray, lo_frac: float, hi_frac: float) -> tuple[np.
 
     ``lo_frac = 0`` gives the level cut of porosity ``hi_frac``.
     """
+    _levels(lo_frac, hi_frac)
+    drop = _band_drop(grf_correlation(r)[1], lo_frac, hi_frac)
+    phi = hi_frac - lo_frac
+    return phi * (1.0 - phi) - drop, drop
+
+
+def _band_drop(one_minus: np.ndarray, lo_frac: float, hi_frac: float) -> np.ndarray:
     t_lo, t_hi = _levels(lo_frac, hi_frac)
-    rho, one_minus = grf_correlation(r)
     acos = 2.0 * np.arcsin(np.sqrt(np.clip(0.5 * one_minus, 0.0, 1.0)))  # arccos(rho), no cancellation
     # Integrate over u = pi/2 - theta in [0, arccos rho]. For a band the cross term switches on over
     # u ~ |t_hi - t_lo|: a separate Gauss-Legendre panel resolves that (thin layers).
@@ -151,9 +158,7 @@ def band_correlation(r: np.ndarray, lo_frac: float, hi_frac: float) -> tuple[np.
         integrand = (_orthant_terms(t_hi, t_hi, u) - 2.0 * _orthant_terms(t_hi, t_lo, u)
                      + _orthant_terms(t_lo, t_lo, u))
         drop += (half[..., None] * w * integrand).sum(-1) / (2.0 * math.pi)
-    phi = hi_frac - lo_frac
-    c0 = phi * (1.0 - phi)
-    return c0 - drop, drop
+    return drop
 
 
 def levelcut_correlation(r: np.ndarray, porosity: float) -> tuple[np.ndarray, np.ndarray]:
@@ -173,14 +178,33 @@ def _r_rule() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 @functools.lru_cache(maxsize=512)
 def _remainder(lo_frac: float, hi_frac: float) -> tuple[np.ndarray, float, float]:
-    r, w, _ = _r_rule()
+    """Quadrature weights times C - h, and (amplitude, length) of the exponential h."""
+    r, w, one_minus = _r_rule()
     phi = hi_frac - lo_frac
     c0 = phi * (1.0 - phi)
-    xi = 4.0 * c0 / interface_area(lo_frac, hi_frac)
-    _, drop = band_correlation(r, lo_frac, hi_frac)
-    # C - h = (C0 - h) - (C0 - C), both pieces accurate at small r.
-    d = c0 * -np.expm1(-r / xi) - drop
-    return 4.0 * math.pi * w * r * r * d, c0, xi
+    slope = interface_area(lo_frac, hi_frac) / 4.0  # -C'(0)
+    # h = A exp(-r / l) with A / l = -C'(0): C - h then has no linear term at r = 0 (no cusp). A short l
+    # (at most a/2) keeps h's tail below 1e-50 at r = 60 a, where the quadrature stops.
+    length = min(c0 / slope, 0.5)
+    amp = slope * length
+    drop = _band_drop(one_minus, lo_frac, hi_frac)
+    # C - h = (C0 - A) + A (1 - exp(-r/l)) - (C0 - C): accurate at small r.
+    d = (c0 - amp) + amp * -np.expm1(-r / length) - drop
+    return 4.0 * math.pi * w * r * r * d, amp, length
+
+
+def _tail(lo: float, hi: float, q: np.ndarray) -> np.ndarray:
+    # The remainder beyond q a = 40 as A q^-6 + B q^-8, matched in value and slope at 40 (a kink there
+    # would make interpolating splines ring).
+    wd = _remainder(lo, hi)[0]
+    r = _r_rule()[0]
+    q0, q1 = _Q_EXACT, _Q_EXACT * (1.0 - 1e-4)
+    v0, v1 = (float(np.sinc(x * r / math.pi) @ wd) for x in (q0, q1))
+    dv = (v0 - v1) / (q0 - q1)  # d remainder / dq at q0
+    # A q0^-6 + B q0^-8 = v0;  -6 A q0^-7 - 8 B q0^-9 = dv
+    m = np.array([[q0**-6, q0**-8], [-6.0 * q0**-7, -8.0 * q0**-9]])
+    a_coef, b_coef = np.linalg.solve(m, [v0, dv])
+    return a_coef * q**-6 + b_coef * q**-8
 
 
 @functools.lru_cache(maxsize=2)
@@ -215,9 +239,9 @@ def band_curve(q: np.ndarray, lo_frac: float, hi_frac: float) -> np.ndarray:
     if np.any(~np.isfinite(qa)) or np.any(qa < 0):
         raise ValueError("q must be finite and >= 0")
     flat = qa.ravel()
-    wd, c0, xi = _remainder(lo, hi)
+    wd, amp, length = _remainder(lo, hi)
     r = _r_rule()[0]
-    out = 8.0 * math.pi * c0 * xi**3 / (1.0 + (flat * xi) ** 2) ** 2
+    out = 8.0 * math.pi * amp * length**3 / (1.0 + (flat * length) ** 2) ** 2
     inner = flat <= _Q_EXACT
     idx = np.flatnonzero(inner)
     if 0 < idx.size <= 512:
@@ -227,8 +251,7 @@ def band_curve(q: np.ndarray, lo_frac: float, hi_frac: float) -> np.ndarray:
             block = idx[start:start + 64]
             out[block] += np.sinc(flat[block, None] * r[None, :] / math.pi) @ wd
     if np.any(~inner):
-        edge = float(np.sinc(_Q_EXACT * r / math.pi) @ wd)
-        out[~inner] += edge * (_Q_EXACT / flat[~inner]) ** 6
+        out[~inner] += _tail(lo, hi, flat[~inner])
     return out.reshape(qa.shape)
 
 

@@ -15,7 +15,8 @@ because chi_A = chi_B + chi_L gives 2 F_BL = F_AA - F_BB - F_LL. Each F_XX > 0, 
 log(F_XX / (phi_X (1 - phi_X))) as tensor-product cubic B-splines (C2 in every variable) over
 
 * x = ln(q a) on a grid of ``x`` nodes,
-* porosity eps, smoothing s = sigma / a, and (for B and L) the layer fraction nu.
+* the level t = Phi^-1(eps) of the porosity eps (far smoother than eps itself), smoothing s = sigma / a,
+  and (for B and L) the layer fraction nu.
 
 Outside the x grid the curve continues by its exact limits: flat below (the q -> 0 plateau; the
 table starts where F is flat to 1e-5) and Porod's law q^-4 above.
@@ -37,7 +38,7 @@ __all__ = ["EnsembleTable", "TableError", "load_table", "default_table_path", "D
 TABLE_FILE = "grf_ensemble_table.npz"
 DOMAIN_HELP = ("porosity in [{e0}, {e1}], layer_fraction in [{n0}, {n1}] (three phases), "
                "smoothing/a in [{s20}, {s21}] (two phases) or [{s30}, {s31}] (three phases)")
-_REQUIRED = ("x_knots", "e_knots", "s2_knots", "s3_knots", "nu_knots", "coef_aa", "coef_bb", "coef_ll",
+_REQUIRED = ("x_knots", "t_knots", "s2_knots", "s3_knots", "nu_knots", "coef_aa", "coef_bb", "coef_ll",
              "domain", "x_range")
 
 
@@ -62,6 +63,7 @@ class EnsembleTable:
 
     def __init__(self, path: str | os.PathLike | None = None) -> None:
         from scipy.interpolate import BSpline, NdBSpline
+        from scipy.special import ndtri
 
         self.path = Path(path) if path is not None else default_table_path()
         try:
@@ -91,9 +93,9 @@ class EnsembleTable:
         k = 3
         tx = arrays["x_knots"]
         try:
-            self._aa = NdBSpline((arrays["e_knots"], arrays["s2_knots"]), arrays["coef_aa"], k)
-            self._bb = NdBSpline((arrays["e_knots"], arrays["nu_knots"], arrays["s3_knots"]), arrays["coef_bb"], k)
-            self._ll = NdBSpline((arrays["e_knots"], arrays["nu_knots"], arrays["s3_knots"]), arrays["coef_ll"], k)
+            self._aa = NdBSpline((arrays["t_knots"], arrays["s2_knots"]), arrays["coef_aa"], k)
+            self._bb = NdBSpline((arrays["t_knots"], arrays["nu_knots"], arrays["s3_knots"]), arrays["coef_bb"], k)
+            self._ll = NdBSpline((arrays["t_knots"], arrays["nu_knots"], arrays["s3_knots"]), arrays["coef_ll"], k)
             nx = tx.size - k - 1
             if not (arrays["coef_aa"].shape[-1] == arrays["coef_bb"].shape[-1] == arrays["coef_ll"].shape[-1] == nx):
                 raise ValueError("the x coefficients do not match the x knots")
@@ -101,6 +103,7 @@ class EnsembleTable:
             raise TableError(f"{self.path}: inconsistent spline data ({exc})") from None
         self._tx = tx
         self._bspline = BSpline
+        self._ndtri = ndtri
         self._lock = threading.Lock()
         self._cache: dict[tuple[float, ...], Any] = {}
 
@@ -145,12 +148,13 @@ class EnsembleTable:
         if hit is not None:
             return hit
         k = 3
-        aa = self._bspline(self._tx, self._aa([[eps, s]])[0], k, extrapolate=False)
+        t = float(self._ndtri(eps))
+        aa = self._bspline(self._tx, self._aa([[t, s]])[0], k, extrapolate=False)
         if nu == 0.0:
             out = (aa, None, None)
         else:
-            bb = self._bspline(self._tx, self._bb([[eps, nu, s]])[0], k, extrapolate=False)
-            ll = self._bspline(self._tx, self._ll([[eps, nu, s]])[0], k, extrapolate=False)
+            bb = self._bspline(self._tx, self._bb([[t, nu, s]])[0], k, extrapolate=False)
+            ll = self._bspline(self._tx, self._ll([[t, nu, s]])[0], k, extrapolate=False)
             out = (aa, bb, ll)
         with self._lock:
             if len(self._cache) > 256:

@@ -1,66 +1,68 @@
 r"""
 Two-phase porous material (pore and solid) modelled as a thresholded Gaussian
-random field (GRF), after Röding et al. (2022). The intensity is not a closed
-formula: each evaluation simulates the microstructure on a periodic voxel grid
-and computes its SAXS curve by 3D FFT.
+random field (GRF), after Röding et al. (2022): the **ensemble-mean** scattering
+of that structure, i.e. what a macroscopic sample (billions of independent
+regions) scatters. Deterministic, smooth in every parameter, valid for every
+$q \ge 0$, and evaluated from a precomputed table in a fraction of a millisecond.
 
 Definition
 ----------
 
-A GRF $\psi$ with spectral density
+A GRF $\psi$ has the spectral density
 
 .. math::
 
-    \Gamma(q) = \left(1 + (a q)^8\right)^{-2}
+    \Gamma(q) = \left(1 + (a q)^8\right)^{-2}.
 
-is made by filtering white noise in Fourier space. The pore is the fraction
-$\epsilon$ (``porosity``) of the box where $\psi$ is lowest; the binary field is
-smoothed by a periodic Gaussian of $\sigma = 2$ voxels and thresholded again at
-its $\epsilon$ quantile, so the pore fraction is exactly $\epsilon$ (to one voxel).
-The scattering length density is ``sld_pore`` in the pore and ``sld_solid`` in the
-solid. The intensity per unit volume is
+The pore is where $\psi$ lies below its $\epsilon$ quantile (``porosity``). That
+binary field is smoothed by a Gaussian of standard deviation $\sigma$
+(``smoothing``) and thresholded again at its $\epsilon$ quantile, so the pore
+fraction stays $\epsilon$ (the paper uses $\sigma$ = 2 voxels of 5 Å = 10 Å).
+With $\sigma = 0$ the structure is the classical level cut (clipped GRF), whose
+two-point function is known in closed form (Berk 1987, Teubner 1991):
 
 .. math::
 
-    I(\mathbf{q}) = \frac{\Delta x^3}{N^3}\,\left|\mathrm{FFT}[\rho](\mathbf{q})\right|^2
-    \times 10^{-4}\ \text{cm}^{-1},
+    C(r) = \frac{1}{2\pi}\int_0^{\arcsin\rho(r)}
+           \exp\!\left(-\frac{t^2}{1+\sin\theta}\right)d\theta,\qquad
+    t = \Phi^{-1}(\epsilon),
 
-averaged over orientations with Gaussian weights
-$w_q(\mathbf{q}_{ijk}) \propto \exp[-2((|\mathbf{q}_{ijk}| - q)/\Delta q)^2] / |\mathbf{q}_{ijk}|^2$,
-$\Delta q = 2\pi/(N\Delta x)$, and averaged over ``n_realizations`` structures.
-It is on an absolute scale: the Porod invariant is
-$\int_0^\infty q^2 I(q)\,dq = 2\pi^2 \epsilon(1-\epsilon)\,\Delta\rho^2 \times 10^{-4}$
-(cm$^{-1}$ Å$^{-3}$, up to the grid's resolution), so ``scale`` is a volume
-fraction as for SasView's built-in models.
+with $\rho(r)$ the normalized Fourier transform of $\Gamma$. The intensity is
+
+.. math::
+
+    I(q) = \text{scale}\cdot 10^{-4}\,(\rho_\text{pore}-\rho_\text{solid})^2\;
+           a^3 F(qa;\epsilon,\sigma/a) + \text{background}
+    \quad[\text{cm}^{-1}],
+
+where $F = 4\pi\int r^2 C(r)\,\mathrm{sinc}(qr)\,dr$ per unit volume. For
+$\sigma > 0$, $F$ comes from a table made by this package's own FFT simulator
+(ratio estimators against the exact level cut on the same random fields, box
+and voxel effects removed; see the package documentation for the accuracy).
+Exact limits hold: a finite plateau at $q \to 0$, Porod's law
+$I \to 2\pi S\,\Delta\rho^2/q^4$ at high $q$, and the Porod invariant
+$\int_0^\infty q^2 I\,dq = 2\pi^2\epsilon(1-\epsilon)\Delta\rho^2\times10^{-4}$
+(so ``scale`` is a volume fraction as for SasView's built-in models).
 
 Parameters
 ----------
 
-- ``a`` [Å]: scaling parameter of $\Gamma$; the structure's length scale is
-  roughly proportional to it.
+- ``a`` [Å]: scaling parameter of $\Gamma$, the structure's length scale
+  (typical pore-to-pore distances are a few $a$).
 - ``porosity``: pore volume fraction $\epsilon$. Babinet's principle makes
-  $\epsilon$ and $1-\epsilon$ indistinguishable for two phases (swap the SLDs).
+  $\epsilon$ and $1-\epsilon$ scatter identically, so the model's range stops at
+  0.5: for a sample whose pores are the majority phase, the fitted value is the
+  solid fraction (swap the two SLDs to read it as the pore fraction).
+- ``smoothing`` [Å]: $\sigma$ of the Gaussian smoothing, $0 \le \sigma/a \le 1.25$.
 - ``sld_pore``, ``sld_solid`` [$10^{-6}$/Å$^2$].
-- ``voxel_size`` [Å], ``grid_size`` (voxels per edge): the simulation box,
-  ``grid_size * voxel_size`` Å wide. Keep ``a`` above ~1.5 voxels and the box
-  several times the structure's length scale.
-- ``n_realizations``: structures averaged (less noise at low $q$, slower).
-- ``seed``: the random structure. The same parameters and seed always give the
-  same curve (a fit's finite differences see the model, not new noise).
 
-Domain of validity and extrapolation
-------------------------------------
+Which model to use
+------------------
 
-The simulation covers $2\pi/(N\Delta x) \le q \le \pi/\Delta x$; the voxels
-themselves shape the curve in the upper half of that range, so use data up to
-about $\pi/(2\Delta x)$ (as the paper's 0.5 nm voxels and $q \le 3$ nm$^{-1}$ do). Below that
-range the curve continues flat at its value at $2\pi/(N\Delta x)$; above it as
-Porod's law $q^{-4}$; both finite (resolution smearing asks for such $q$).
-Choose ``voxel_size`` and ``grid_size`` so that the data's $q$ range lies
-inside the simulated one. The defaults (64 voxels of 5 Å) suit
-$0.02 \le q \le 0.3$ Å$^{-1}$ and take a few tens of milliseconds on a laptop
-CPU; results are cached, so repeated evaluations are instant. A CUDA GPU is used
-through CuPy when available (set ``SASVIEW_GRF_BACKEND=numpy`` to prevent it).
+Use this model to fit measurements. ``grf_two_phase_sim`` simulates one
+finite box (one realization) on a voxel grid, as in the paper: its curve
+scatters between realizations and depends on the grid; use it to reproduce the
+paper's voxel model or to study realizations.
 
 References
 ----------
@@ -69,8 +71,10 @@ References
    learning-accelerated small-angle X-ray scattering analysis of disordered two-
    and three-phase materials*, Frontiers in Materials 9 (2022) 956839,
    doi:10.3389/fmats.2022.956839
-#. J. W. Cahn, J. E. Hilliard, *Free energy of a nonuniform system. I.
-   Interfacial free energy*, J. Chem. Phys. 28 (1958) 258
+#. M. Teubner, *Level surfaces of Gaussian random fields and microemulsions*,
+   Europhys. Lett. 14 (1991) 403
+#. N. F. Berk, *Scattering properties of a model bicontinuous structure with a
+   well defined length scale*, Phys. Rev. Lett. 58 (1987) 2718
 
 Authorship and Verification
 ---------------------------
@@ -80,43 +84,56 @@ Authorship and Verification
 * **Last Reviewed by:** not yet reviewed
 """
 
+import numpy as np
 from numpy import inf
 
-from sasview_grf_plugin.sasview.engine import SIMULATION_CONTROLS, intensity
+from sasview_grf_plugin.ensemble.table import load_table
 
 __all__ = ["name", "title", "description", "category", "parameters", "Iq", "tests"]
 
 name = "grf_two_phase"
-title = "Two-phase porous structure from a thresholded Gaussian random field (simulated by FFT)"
+title = "Two-phase porous structure from a thresholded Gaussian random field (ensemble mean)"
 description = """\
 Pore and solid phases from a thresholded, smoothed Gaussian random field with
-spectral density (1 + (a q)^8)^-2 (Roding et al. 2022); I(q) simulated by 3D FFT
-on a periodic grid, absolute scale (cm^-1) from the SLDs.
+spectral density (1 + (a q)^8)^-2 (Roding et al. 2022): the ensemble-mean
+intensity (a macroscopic sample), absolute scale (cm^-1) from the SLDs.
 """
 category = "shape-independent"
 
 # ["name", "units", default, [lower, upper], "type", "description"]
 parameters = [
-    ["a", "Ang", 25.0, [1.0, 10000.0], "", "GRF scaling parameter (length scale)"],
-    ["porosity", "", 0.3, [0.01, 0.99], "", "pore volume fraction"],
+    ["a", "Ang", 50.0, [1.0, 1e5], "", "GRF scaling parameter (length scale)"],
+    ["porosity", "", 0.3, [0.02, 0.5], "", "pore volume fraction (minority phase; Babinet)"],
+    ["smoothing", "Ang", 10.0, [0.0, 1e5], "", "Gaussian smoothing sigma, 0 <= smoothing/a <= 1.25"],
     ["sld_pore", "1e-6/Ang^2", 0.0, [-inf, inf], "sld", "pore scattering length density"],
     ["sld_solid", "1e-6/Ang^2", 10.0, [-inf, inf], "sld", "solid scattering length density"],
-    *SIMULATION_CONTROLS,
 ]
 
 
-def Iq(q, a, porosity, sld_pore, sld_solid, voxel_size, grid_size, n_realizations, seed):
+def Iq(q, a, porosity, smoothing, sld_pore, sld_solid):
     """Absolute intensity (cm^-1) at q (1/Å)."""
-    return intensity(q, a, porosity, 0.0, sld_pore, sld_pore, sld_solid, voxel_size, grid_size,
-                     n_realizations, seed)
+    a = float(a)
+    if not (np.isfinite(a) and a > 0):
+        raise ValueError(f"a must be a finite length > 0 Å, got {a}")
+    contrast = float(sld_pore) - float(sld_solid)
+    if not np.isfinite(contrast):
+        raise ValueError(f"SLDs must be finite, got sld_pore={sld_pore}, sld_solid={sld_solid}")
+    q = np.asarray(q, dtype=np.float64)
+    if np.any(q < 0) or not np.all(np.isfinite(q)):
+        raise ValueError("q must be finite and >= 0 (1/Å)")
+    f = load_table().intensity(q * a, float(porosity), 0.0, float(smoothing) / a, contrast, 0.0)
+    return 1e-4 * a**3 * f
 
 
 Iq.vectorized = True
 
-# Exact for any realization: no contrast, no scattering; elsewhere finite (None = "not NaN"),
-# down to the tiny q of resolution smearing and beyond the simulated range.
+# Targets of the first test: the exact level cut (smoothing 0) from sasview_grf_plugin.ensemble.levelcut,
+# a = 50 Å, porosity 0.3, contrast 10e-6/Å^2 (scale 1, background 0). Then: no contrast, no scattering;
+# Babinet's symmetry of the SLDs; finite values far outside any measured range (resolution smearing).
 tests = [
+    [{"a": 50.0, "porosity": 0.3, "smoothing": 0.0, "sld_pore": 0.0, "sld_solid": 10.0, "background": 0.0},
+     [1e-4, 0.005, 0.02, 0.05, 0.1, 0.3],
+     [1.32323716e04, 1.31195618e04, 3.72459118e03, 5.14299656e01, 3.13914806e00, 3.85254891e-02]],
     [{"sld_pore": 3.0, "sld_solid": 3.0, "background": 0.0}, [1e-6, 0.05, 0.3, 2.0], [0.0, 0.0, 0.0, 0.0]],
-    [{}, [1e-6, 0.001, 0.05, 0.3, 0.63, 5.0], [None] * 6],
-    [{"a": 60.0, "porosity": 0.7, "grid_size": 48}, [0.01, 0.1], [None, None]],
+    [{}, [0.0, 1e-6, 0.001, 0.05, 0.3, 5.0, 100.0], [None] * 7],
 ]
