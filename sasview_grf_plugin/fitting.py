@@ -3,8 +3,8 @@
 Modes:
 
 - ``"replace"``: the boosters' prediction is the answer (milliseconds), with its intervals;
-- ``"seed"``: a bumps fit of the plugin model (``grf_two_phase``/``grf_three_phase``) starting at
-  the prediction, within the model card's parameter ranges;
+- ``"seed"``: a bumps fit of the ensemble-mean model (``grf_two_phase``/``grf_three_phase``) starting
+  at the prediction, within the model card's parameter ranges;
 - ``"conventional"``: the same fit from the model's default parameters (the baseline).
 
 Units follow SasView: q in 1/Å, ``a`` in Å, intensity in the data's unit. The boosters assume
@@ -12,6 +12,11 @@ the curve is the structure's own scattering: no instrument smearing, background 
 scale. The fit corrects what the ML part cannot: a free ``scale`` (absolute or arbitrary units)
 and flat ``background``, resolution smearing through sasmodels (pinhole ``dx`` or slit ``dxl``
 read with the data), and the q range restricted to where both model and boosters are valid.
+
+The models are the ensemble means (deterministic, no realization scatter), so the reduced chi^2 uses
+the data's errors only and equals what SasView reports for the same parameters, q range and weights.
+LM reports covariance-based standard errors; DREAM reports posterior means, 68 % and 95 % credible
+intervals and the parameter correlations (``FitResult.posterior``).
 """
 
 from __future__ import annotations
@@ -30,8 +35,8 @@ import numpy as np
 __all__ = ["FitResult", "fit_curve", "fit_many", "plot_fit", "MODES", "DEFAULT_MODEL_OPTIONS"]
 
 MODES = ("seed", "replace", "conventional")
-# The simulation grid of the compact boosters (128 voxels of 5 Å), one realization, seed 1.
-DEFAULT_MODEL_OPTIONS = {"grid_size": 128, "voxel_size": 5.0, "n_realizations": 1, "seed": 1}
+# Fixed parameters of the ensemble models: the paper's smoothing, 2 voxels of 5 Å.
+DEFAULT_MODEL_OPTIONS = {"smoothing": 10.0}
 # 90 % interval -> standard deviation of a normal distribution.
 _Z90 = 1.6448536269514722
 
@@ -50,11 +55,11 @@ class FitResult:
     chi2: float
     n_points: int
     q_range: tuple[float, float]
-    simulations: int
     evaluations: int
     wall_time: float
     ml: dict[str, Any] | None
     warnings: list[str] = field(default_factory=list)
+    posterior: dict[str, Any] | None = None
     curves: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
     def to_dict(self, with_curves: bool = False) -> dict[str, Any]:
@@ -68,12 +73,16 @@ class FitResult:
         lines = [f"{self.name}: case {self.case}, mode {self.mode}" + ("" if self.mode == "replace" else
                                                                       f" ({self.method})"),
                  f"  q range {self.q_range[0]:.4g}-{self.q_range[1]:.4g} 1/Å, {self.n_points} points; "
-                 f"reduced chi^2 {self.chi2:.3g}; {self.simulations} simulations, {self.evaluations} evaluations, "
-                 f"{self.wall_time:.2f} s",
+                 f"reduced chi^2 {self.chi2:.3g}; {self.evaluations} model evaluations, {self.wall_time:.2f} s",
                  f"  {'parameter':<16}{'start':>12}{'value':>12}{'+/-':>11}"]
         for k, v in self.values.items():
-            lines.append(f"  {k:<16}{self.start.get(k, float('nan')):>12.5g}{v:>12.5g}"
-                         f"{self.uncertainties.get(k, float('nan')):>11.3g}")
+            lines.append(f"  {k + (' [Å]' if k == 'a' else ''):<16}{self.start.get(k, float('nan')):>12.5g}"
+                         f"{v:>12.5g}{self.uncertainties.get(k, float('nan')):>11.3g}")
+        if self.posterior is not None:
+            lines.append("  DREAM posterior: mean, 68 % and 95 % credible intervals")
+            for k, st in self.posterior["parameters"].items():
+                lines.append(f"    {k:<14}{st['mean']:>12.5g}  [{st['ci68'][0]:.5g}, {st['ci68'][1]:.5g}]"
+                             f"  [{st['ci95'][0]:.5g}, {st['ci95'][1]:.5g}]")
         if self.ml is not None:
             iv = self.ml["interval"]
             lines.append("  ML prediction (90 % interval): " + ", ".join(
@@ -150,9 +159,27 @@ def _linear_scale_background(model_i: np.ndarray, y: np.ndarray, dy: np.ndarray)
     return float(max(scale, 1e-30)), float(bkg)
 
 
+def _parameter_ranges(spec: Any, card_ranges: dict[str, Any], smoothing: float) -> dict[str, tuple[float, float]]:
+    """Fit bounds (a in Å): the case's porosity and layer-fraction ranges within the table's domain; a
+    within the table's smoothing/a domain (not the boosters' training range: the model holds for any a)."""
+    from .ensemble.table import load_table
+
+    table = load_table()
+    s_lo, s_hi = table.smoothing3_range if spec.three_phase else table.smoothing2_range
+    a_lo = max(1.0, smoothing / s_hi)
+    a_hi = smoothing / s_lo if (spec.three_phase and s_lo > 0) else 1e4
+    out = {"a": (a_lo, a_hi)}
+    for k, dom in (("porosity", table.porosity_range), ("layer_fraction", table.layer_range)):
+        if k in spec.outputs:
+            lo, hi = (float(v) for v in card_ranges[k])
+            out[k] = (max(lo, dom[0]), min(hi, dom[1]))
+    return out
+
+
 def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_unit: str | None = None,
               bundle: str | os.PathLike | None = None, model_options: dict[str, float] | None = None,
-              steps: int = 200, name: str | None = None) -> FitResult:
+              steps: int = 200, name: str | None = None, progress: bool = False,
+              q_range: tuple[float, float] | None = None) -> FitResult:
     """Fit (or predict) the GRF parameters of one curve.
 
     Parameters
@@ -170,9 +197,14 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
     bundle
         A bundle directory instead of the shipped one for ``case``.
     model_options
-        Simulation controls of the plugin model (default: the boosters' grid, 128 voxels of 5 Å).
+        Fixed parameters of the model: ``smoothing`` in Å (default 10, the paper's 2 voxels of 5 Å).
     steps
-        Maximum fitter steps.
+        Maximum fitter steps (DREAM: generations after burn-in).
+    progress
+        Show the fitter's progress (bumps' console monitor).
+    q_range
+        (q_min, q_max) in 1/Å for the fit; default: all of the data. The ML prediction always uses its
+        boosters' own q grid.
     """
     from .datasets.cases import get_case
 
@@ -188,13 +220,13 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
     if curve.slit_length:
         warnings_out.append(f"slit smearing (slit length {curve.slit_length:.4g} 1/Å) is applied in the fit; "
                             "the ML prediction sees the smeared curve")
-    # q range: the boosters' grid (in 1/Å), within the data.
-    q_ml = predictor.q / 10.0
+    # The ensemble model holds for every q: fit the data's whole range, or the one asked for.
     q = curve.q
-    lo, hi = max(q_ml[0], q[0]), min(q_ml[-1], q[-1])
+    lo, hi = (float(q[0]), float(q[-1])) if q_range is None else (max(float(q_range[0]), float(q[0])),
+                                                                   min(float(q_range[1]), float(q[-1])))
     if hi <= lo:
-        raise ValueError(f"{curve.name}: the data (q = {q[0]:.4g}-{q[-1]:.4g} 1/Å) do not overlap the model's range "
-                         f"{q_ml[0]:.4g}-{q_ml[-1]:.4g} 1/Å")
+        raise ValueError(f"{curve.name}: the data (q = {q[0]:.4g}-{q[-1]:.4g} 1/Å) do not overlap the q range "
+                         f"{q_range[0]:.4g}-{q_range[1]:.4g} 1/Å")
     t0 = time.perf_counter()
     ml = None
     try:
@@ -216,17 +248,18 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
     sel = (q >= lo) & (q <= hi)
     if sel.sum() < len(spec.outputs) + 3:
         raise ValueError(f"{curve.name}: only {int(sel.sum())} points in the fit range {lo:.4g}-{hi:.4g} 1/Å")
-    ranges = {k: tuple(v) for k, v in predictor.card["parameter_ranges"].items()}
-    ranges["a"] = (10 * ranges["a"][0], 10 * ranges["a"][1])  # nm -> Å
+    ranges = _parameter_ranges(spec, predictor.card["parameter_ranges"], float(opts["smoothing"]))
     if mode == "conventional":
         from .sasview.models import grf_three_phase, grf_two_phase
 
         table = (grf_three_phase if spec.three_phase else grf_two_phase).parameters
         defaults = {p[0]: float(p[2]) for p in table}
+        if not spec.three_phase and ranges["porosity"][0] >= 0.5:
+            defaults["porosity"] = 1.0 - defaults["porosity"]  # the same curve (Babinet) in the case's range
         start = {k: float(np.clip(defaults[k], *ranges[k])) for k in spec.outputs}
     else:
         start = {k: float(np.clip(ml["values_sasview"][k], *ranges[k])) for k in spec.outputs}
-    result = _fit(curve, spec, start, ranges, opts, method, steps, mode)
+    result = _fit(curve, spec, start, ranges, opts, method, steps, mode, progress)
     result.update(ml=ml, warnings=warnings_out, wall_time=time.perf_counter() - t0, case=spec.name, mode=mode,
                   method=method, name=curve.name, q_range=(float(lo), float(hi)))
     if mode == "replace" and ml is not None:
@@ -234,32 +267,67 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
         result["uncertainties"] = {**result["uncertainties"],
                                    **{k: (ml["interval"][k][1] - ml["interval"][k][0]) / (2 * _Z90)
                                       for k in spec.outputs}}
-    if mode != "replace" and result["chi2"] > 10:
-        result["warnings"].append(f"poor fit: reduced chi^2 = {result['chi2']:.3g}")
+    if result["chi2"] > 10:
+        what = "the ML prediction does not reproduce the data" if mode == "replace" else "poor fit"
+        result["warnings"].append(f"{what}: reduced chi^2 = {result['chi2']:.3g}")
     return FitResult(**result)
 
 
+def _counting_experiment() -> type:
+    from sasmodels.bumps_model import Experiment
+
+    class CountingExperiment(Experiment):
+        """An Experiment that counts its model evaluations (cached repeats are not counted)."""
+
+        evaluations = 0
+
+        def _calc_theory(self, *args: Any, **kwargs: Any) -> Any:
+            self.evaluations += 1
+            return super()._calc_theory(*args, **kwargs)
+
+    return CountingExperiment
+
+
+def _posterior(state: Any, labels: list[str]) -> dict[str, Any]:
+    """Posterior summary of a DREAM run: means, 68 %/95 % credible intervals, correlations."""
+    draw = state.draw()
+    pts = np.asarray(draw.points)
+    out: dict[str, Any] = {"samples": int(pts.shape[0]), "parameters": {}}
+    for i, k in enumerate(labels):
+        col = pts[:, i]
+        out["parameters"][k] = {"mean": float(col.mean()), "std": float(col.std(ddof=1)),
+                                "ci68": [float(v) for v in np.percentile(col, [15.865, 84.135])],
+                                "ci95": [float(v) for v in np.percentile(col, [2.5, 97.5])]}
+    corr = np.corrcoef(pts, rowvar=False) if pts.shape[1] > 1 else np.ones((1, 1))
+    out["correlation"] = {"labels": labels, "matrix": np.round(corr, 4).tolist()}
+    return out
+
+
 def _fit(curve: Any, spec: Any, start: dict[str, float], ranges: dict[str, tuple[float, float]],
-         opts: dict[str, float], method: str, steps: int, mode: str) -> dict[str, Any]:
+         opts: dict[str, float], method: str, steps: int, mode: str, progress: bool = False) -> dict[str, Any]:
     from bumps.fitters import fit as bumps_fit
     from bumps.names import FitProblem
-    from sasmodels.bumps_model import Experiment, Model
+    from sasmodels.bumps_model import Model
     from sasmodels.core import load_model
 
-    from .sasview import engine, model_path
+    from .sasview import model_path
 
     kernel = load_model(model_path("grf_three_phase" if spec.three_phase else "grf_two_phase"))
     contrast = {"sld_pore": 0.0, "sld_solid": 1.0, **({"sld_layer": 0.65} if spec.three_phase else {})}
-    data = curve.data
-    y_data = np.asarray(data.y)
-    dy_data = np.zeros_like(y_data) if data.dy is None else np.asarray(data.dy)
-    # The model is one finite box: its curve scatters between realizations (most at low q), which the
-    # weights must include, or the fit chases one realization's low-q details.
-    scatter = engine.realization_scatter(np.asarray(data.x), opts["grid_size"], opts["voxel_size"],
-                                         int(round(opts["n_realizations"])))
-    data.dy = np.sqrt(dy_data**2 + (scatter * y_data) ** 2)
-    model = Model(kernel, **contrast, **opts, **start, scale=1.0, background=0.0)
-    experiment = Experiment(data=data, model=model)
+    # Two phases: the model's porosity stops at 0.5 (Babinet: eps and 1 - eps scatter alike); a high-porosity
+    # case is fitted as its mirror and reported back as the pore fraction.
+    mirror = (not spec.three_phase) and ranges["porosity"][0] >= 0.5
+
+    def to_model(values: dict[str, float]) -> dict[str, float]:
+        return {**values, "porosity": 1.0 - values["porosity"]} if mirror else dict(values)
+
+    model_start = to_model(start)
+    model_ranges = dict(ranges)
+    if mirror:
+        lo, hi = ranges["porosity"]
+        model_ranges["porosity"] = (1.0 - hi, 1.0 - lo)
+    model = Model(kernel, **contrast, **opts, **model_start, scale=1.0, background=0.0)
+    experiment = _counting_experiment()(data=curve.data, model=model)
     # Linear start for scale and background at the structure start (same for every mode).
     theory = experiment.theory()
     y, dy = experiment.Iq, experiment.dIq
@@ -267,20 +335,23 @@ def _fit(curve: Any, spec: Any, start: dict[str, float], ranges: dict[str, tuple
     model.scale.value, model.background.value = scale, bkg
     experiment.update()  # the experiment caches its theory; parameters set directly do not clear it
     free = list(spec.outputs)
-    before = engine.cache_info()
     start_all = {**start, "scale": scale, "background": bkg}
     start_curve = experiment.theory().copy()
+    posterior = None
     if mode == "replace":
         values, errs = start_all, {k: float("nan") for k in start_all}
         chi2 = float(experiment.nllf() * 2 / max(1, len(y) - len(free) - 2))
     else:
         for k in free:
-            getattr(model, k).range(*ranges[k])
+            getattr(model, k).range(*model_ranges[k])
         model.scale.range(scale * 1e-3, scale * 1e3)
         y_max = float(np.max(y))
         model.background.range(0.0, max(10 * bkg, 0.5 * y_max))
         problem = FitProblem(experiment)
-        res = bumps_fit(problem, method=method, steps=steps, verbose=False)
+        options: dict[str, Any] = {"steps": steps}
+        if method == "dream":
+            options["burn"] = max(100, steps)
+        res = bumps_fit(problem, method=method, verbose=progress, **options)
         names = problem.labels()
         values = dict(start_all)
         errs = {k: float("nan") for k in start_all}
@@ -288,15 +359,24 @@ def _fit(curve: Any, spec: Any, start: dict[str, float], ranges: dict[str, tuple
                                 strict=True):
             values[label] = float(x)
             errs[label] = float(dx)
+        if method == "dream" and getattr(res, "state", None) is not None:
+            posterior = _posterior(res.state, list(names))
+            for k, st in posterior["parameters"].items():
+                errs[k] = st["std"]
         problem.setp(res.x)
         chi2 = float(problem.chisq())
-    after = engine.cache_info()
+        if mirror:
+            values["porosity"] = 1.0 - values["porosity"]
+            if posterior is not None:
+                st = posterior["parameters"]["porosity"]
+                st["mean"] = 1.0 - st["mean"]
+                st["ci68"] = [1.0 - st["ci68"][1], 1.0 - st["ci68"][0]]
+                st["ci95"] = [1.0 - st["ci95"][1], 1.0 - st["ci95"][0]]
     final_curve = experiment.theory()
     return {"values": {k: values[k] for k in (*free, "scale", "background")},
             "uncertainties": {k: errs[k] for k in (*free, "scale", "background")},
-            "start": start_all, "chi2": chi2, "n_points": int(len(y)),
-            "simulations": after["misses"] - before["misses"],
-            "evaluations": (after["misses"] + after["hits"]) - (before["misses"] + before["hits"]),
+            "start": start_all, "chi2": chi2, "n_points": int(len(y)), "posterior": posterior,
+            "evaluations": experiment.evaluations,
             "curves": {"q": np.asarray(experiment.resolution.q).tolist(),
                        "data": np.asarray(y).tolist(), "error": np.asarray(dy).tolist(),
                        "start": np.asarray(start_curve).tolist(), "fit": np.asarray(final_curve).tolist()}}
@@ -371,10 +451,10 @@ def write_summary(results: list[FitResult], failures: list[dict[str, str]], path
         keys = sorted({k for r in results for k in r.values})
         with open(path, "w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(["name", "case", "mode", "chi2", "simulations", "wall_time", *keys,
+            w.writerow(["name", "case", "mode", "chi2", "evaluations", "wall_time_s", *keys,
                         *(f"{k}_err" for k in keys), "warnings"])
             for r in results:
-                w.writerow([r.name, r.case, r.mode, f"{r.chi2:.6g}", r.simulations, f"{r.wall_time:.3f}",
+                w.writerow([r.name, r.case, r.mode, f"{r.chi2:.6g}", r.evaluations, f"{r.wall_time:.3f}",
                             *(f"{r.values.get(k, float('nan')):.6g}" for k in keys),
                             *(f"{r.uncertainties.get(k, float('nan')):.3g}" for k in keys), "; ".join(r.warnings)])
             for f in failures:
