@@ -189,8 +189,10 @@ def _cmd_dataset_info(args: argparse.Namespace) -> int:
 def _add_install_plugins(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "install-plugins",
-        help="install the grf_two_phase / grf_three_phase models into SasView's plugin folder",
-        description="Write thin plugin files for grf_two_phase and grf_three_phase into SasView's plugin folder "
+        help="install the GRF models into SasView's plugin folder",
+        description="Write thin plugin files for grf_two_phase and grf_three_phase (ensemble means, for fitting) "
+                    "and grf_two_phase_sim and grf_three_phase_sim (one simulated realization) into SasView's "
+                    "plugin folder "
                     "(found as SasView finds it) or --dir. Only files written by this command are overwritten "
                     "or removed. Restart SasView afterwards.",
     )
@@ -425,6 +427,11 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--method", default="lm", help="bumps fitter: lm, amoeba, newton, de, dream, ...")
     f.add_argument("--q-unit", default=None, help="q unit of ASCII files: 1/A or 1/nm")
     f.add_argument("--bundle", type=Path, default=None, help="bundle directory instead of the shipped one")
+    f.add_argument("--q-min", type=float, default=None, help="lowest q of the fit in 1/Å (default: the data's)")
+    f.add_argument("--q-max", type=float, default=None, help="highest q of the fit in 1/Å (default: the data's)")
+    f.add_argument("--smoothing", type=float, default=10.0,
+                   help="smoothing sigma of the model in Å (fixed; the paper's 2 voxels of 5 Å)")
+    f.add_argument("--steps", type=int, default=200, help="fitter steps (DREAM: generations after burn-in)")
     f.add_argument("--plot", type=Path, default=None,
                    help="PNG of data, start, fit and residuals (a folder when several curves are fitted)")
     f.add_argument("--json", type=Path, default=None, help="write the results as JSON")
@@ -438,8 +445,14 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
     from .fitting import fit_many, plot_fit, write_summary
 
+    q_range = None
+    if args.q_min is not None or args.q_max is not None:
+        q_range = (args.q_min if args.q_min is not None else 0.0, args.q_max if args.q_max is not None else float("inf"))
+    # DREAM runs thousands of evaluations: its own progress monitor shows them (one curve at a time).
     results, failures = fit_many(args.paths, args.case, mode=args.mode, method=args.method, q_unit=args.q_unit,
                                  progress=not args.no_progress and len(args.paths) > 1,
+                                 fit_progress=args.method == "dream" and not args.no_progress,
+                                 steps=args.steps, q_range=q_range, model_options={"smoothing": args.smoothing},
                                  **({"bundle": args.bundle} if args.bundle else {}))
     for r in results:
         print(r.table())
@@ -463,6 +476,84 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _add_ensemble(sub: argparse._SubParsersAction) -> None:
+    e = sub.add_parser(
+        "ensemble",
+        help="build or inspect the ensemble-mean table behind grf_two_phase / grf_three_phase",
+        description="The ensemble-mean models evaluate a table made by this package's simulator: 'build' "
+                    "simulates realizations into a folder (resumable: rerun to continue), 'tabulate' turns them "
+                    "into a table file and card, 'info' shows a table's card.",
+    )
+    esub = e.add_subparsers(dest="ensemble_command", metavar="ACTION")
+    esub.required = True
+    b = esub.add_parser("build", help="simulate realizations (resumable)", formatter_class=_Formatter)
+    b.add_argument("--out", type=Path, required=True, help="build folder (created; an existing one is continued)")
+    b.add_argument("--realizations", type=int, required=True, help="total number of realizations wanted")
+    b.add_argument("--grid-size", type=int, default=None, help="voxels per box edge (default 144 for a new build)")
+    b.add_argument("--voxels-per-a", type=float, default=None, help="voxels per a (default 8 for a new build)")
+    b.add_argument("--seed", type=int, default=None, help="root seed (default 20261201 for a new build)")
+    b.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="array backend")
+    b.add_argument("--scheduler", default=None,
+                   help="address of a Dask scheduler: realizations run on its workers (shared folder needed)")
+    b.add_argument("--no-progress", action="store_true", help="no progress bar")
+    b.set_defaults(func=_cmd_ensemble_build)
+    t = esub.add_parser("tabulate", help="turn a build folder into a table file and card", formatter_class=_Formatter)
+    t.add_argument("build", type=Path, help="build folder")
+    t.add_argument("--out", type=Path, required=True, help="folder for grf_ensemble_table.npz and card.json")
+    t.set_defaults(func=_cmd_ensemble_tabulate)
+    i = esub.add_parser("info", help="show a table's card", formatter_class=_Formatter)
+    i.add_argument("table", type=Path, nargs="?", default=None, help="table folder (default: the shipped table)")
+    i.set_defaults(func=_cmd_ensemble_info)
+
+
+def _cmd_ensemble_build(args: argparse.Namespace) -> int:
+    from .ensemble.build import DEFAULT_SPEC, build_realizations
+
+    changes = {k: v for k, v in (("grid_size", args.grid_size), ("voxels_per_a", args.voxels_per_a),
+                                 ("seed", args.seed)) if v is not None}
+    spec = None
+    if not (args.out / "spec.json").exists():
+        import dataclasses
+
+        spec = dataclasses.replace(DEFAULT_SPEC, **changes)
+    elif changes:
+        raise ValueError(f"{args.out} is an existing build: its spec is fixed (omit --grid-size/--voxels-per-a/--seed)")
+    client = None
+    if args.scheduler:
+        from dask.distributed import Client
+
+        client = Client(args.scheduler)
+    made = build_realizations(args.out, args.realizations, spec, backend=args.backend, client=client,
+                              progress=not args.no_progress)
+    print(f"made {len(made)} realization(s) in {args.out}")
+    return 0
+
+
+def _cmd_ensemble_tabulate(args: argparse.Namespace) -> int:
+    from .ensemble.tabulate import tabulate
+
+    card = tabulate(args.build, args.out)
+    print(f"wrote {args.out / card['file']} ({card['how']})")
+    print("median relative Monte-Carlo error per bin: " +
+          ", ".join(f"{k} {v:.2%}" for k, v in card["monte_carlo_rel_se_median"].items()))
+    return 0
+
+
+def _cmd_ensemble_info(args: argparse.Namespace) -> int:
+    import json
+
+    from .ensemble.table import default_table_path
+
+    folder = args.table if args.table is not None else default_table_path().parent
+    card_path = folder / "card.json"
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read {card_path}: {exc}") from None
+    print(json.dumps(card, indent=1))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -479,6 +570,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ml(sub)
     _add_zoo(sub)
     _add_fit(sub)
+    _add_ensemble(sub)
     return parser
 
 

@@ -410,7 +410,8 @@ def plot_fit(result: FitResult, path: str | os.PathLike) -> None:
 
 
 def fit_many(paths: list[str | os.PathLike], case: str, mode: str = "seed", method: str = "lm",
-             q_unit: str | None = None, progress: bool = True, **kwargs: Any) -> tuple[list[FitResult],
+             q_unit: str | None = None, progress: bool = True, fit_progress: bool = False,
+             **kwargs: Any) -> tuple[list[FitResult],
                                                                                      list[dict[str, str]]]:
     """Fit every curve of every file (a folder's files, multi-frame files curve by curve).
 
@@ -436,7 +437,7 @@ def fit_many(paths: list[str | os.PathLike], case: str, mode: str = "seed", meth
     results = []
     for curve in iterator:
         try:
-            results.append(fit_curve(curve, case, mode=mode, method=method, **kwargs))
+            results.append(fit_curve(curve, case, mode=mode, method=method, progress=fit_progress, **kwargs))
         except (ValueError, RuntimeError) as exc:
             failures.append({"source": curve.name, "error": str(exc)})
     return results, failures

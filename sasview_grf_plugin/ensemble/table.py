@@ -28,6 +28,7 @@ import json
 import math
 import os
 import threading
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -77,7 +78,7 @@ class EnsembleTable:
             raise
         except FileNotFoundError:
             raise TableError(f"GRF ensemble table not found: {self.path}") from None
-        except (OSError, ValueError, EOFError, KeyError) as exc:
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
             raise TableError(f"cannot read the GRF ensemble table {self.path}: {exc}") from None
         for k, v in arrays.items():
             if not np.all(np.isfinite(v)):

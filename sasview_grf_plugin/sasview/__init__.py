@@ -1,4 +1,7 @@
-"""SasView-facing layer: plugin models ``grf_two_phase`` and ``grf_three_phase`` and their installer.
+"""SasView-facing layer: plugin models and their installer.
+
+``grf_two_phase`` and ``grf_three_phase`` are the ensemble means (deterministic, for fitting);
+``grf_two_phase_sim`` and ``grf_three_phase_sim`` simulate one realization (paper-exact).
 
 Units here are SasView's: q in 1/Å, lengths in Å, SLD in 1e-6/Å^2, intensity in cm^-1.
 """

@@ -6,7 +6,8 @@ from pathlib import Path
 
 __all__ = ["MODEL_NAMES", "model_path"]
 
-MODEL_NAMES = ("grf_two_phase", "grf_three_phase")
+#: The ensemble-mean models (for fitting) and the one-realization simulations (paper-exact).
+MODEL_NAMES = ("grf_two_phase", "grf_three_phase", "grf_two_phase_sim", "grf_three_phase_sim")
 
 
 def model_path(name: str) -> str:
