@@ -1,13 +1,17 @@
-"""Plugin model evaluation cost: first (simulating) call and cached calls, via sasmodels.
+"""Plugin model evaluation cost via sasmodels, in one run against built-in references.
 
 Usage: python benchmarks/bench_plugin.py [--grid-size 64] [--n-q 200] [--repeats 200]
-Prints the cached call's time against the sasmodels overhead of a trivial built-in model
-evaluated on the same q (the floor any plugin pays).
+
+* Ensemble models (grf_two_phase, grf_three_phase): uncached calls (every call has another a, hence
+  another smoothing/a and no cache hit) against the built-in C model teubner_strey on the same q.
+* Simulation models (*_sim): the first (simulating) call and cached calls, against the sasmodels
+  overhead of the trivial built-in power_law.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import platform
 import time
@@ -18,6 +22,7 @@ from _timing import median_time
 from sasmodels.core import load_model
 from sasmodels.direct_model import call_kernel
 
+from sasview_grf_plugin.ensemble.table import load_table
 from sasview_grf_plugin.sasview import engine, model_path
 
 
@@ -27,12 +32,24 @@ def main() -> None:
     ap.add_argument("--n-q", type=int, default=200)
     ap.add_argument("--repeats", type=int, default=200)
     args = ap.parse_args()
-    print(f"{date.today()} {platform.machine()} cores={os.cpu_count()} grid={args.grid_size} n_q={args.n_q}")
+    print(f"{date.today()} {platform.machine()} cores={os.cpu_count()} n_q={args.n_q}")
     q = np.geomspace(1e-3, 0.6, args.n_q)
-    print(f"{'model':<18}{'first call ms':>15}{'cached ms':>12}{'trivial model ms':>18}{'ratio':>8}")
+    t0 = time.perf_counter()
+    load_table()
+    print(f"table load: {(time.perf_counter() - t0) * 1e3:.1f} ms (once per process)")
+    ts = load_model("teubner_strey").make_kernel([q])
+    ref = median_time(lambda: call_kernel(ts, {}), args.repeats)
+    print(f"\n{'ensemble model':<18}{'uncached ms':>13}{'teubner_strey ms':>18}{'ratio':>8}")
+    for name in ("grf_two_phase", "grf_three_phase"):
+        kernel = load_model(model_path(name)).make_kernel([q])
+        a_values = itertools.cycle(np.linspace(40.0, 60.0, 1000))
+        t = median_time(lambda k=kernel, it=a_values: call_kernel(k, {"a": next(it)}), args.repeats)
+        print(f"{name:<18}{t * 1e3:>13.3f}{ref * 1e3:>18.3f}{t / ref:>8.2f}")
     floor_kernel = load_model("power_law").make_kernel([q])
     floor = median_time(lambda: call_kernel(floor_kernel, {}), args.repeats)
-    for name in ("grf_two_phase", "grf_three_phase"):
+    print(f"\n{'simulation model':<22}{'first call ms':>15}{'cached ms':>12}{'power_law ms':>14}{'ratio':>8}"
+          f"   (grid {args.grid_size})")
+    for name in ("grf_two_phase_sim", "grf_three_phase_sim"):
         engine.clear_cache()
         kernel = load_model(model_path(name)).make_kernel([q])
         pars = {"grid_size": args.grid_size}
@@ -40,7 +57,7 @@ def main() -> None:
         call_kernel(kernel, pars)
         first = time.perf_counter() - t0
         cached = median_time(lambda k=kernel, p=pars: call_kernel(k, p), args.repeats)
-        print(f"{name:<18}{first * 1e3:>15.1f}{cached * 1e3:>12.3f}{floor * 1e3:>18.3f}{cached / floor:>8.2f}")
+        print(f"{name:<22}{first * 1e3:>15.1f}{cached * 1e3:>12.3f}{floor * 1e3:>14.3f}{cached / floor:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -68,7 +68,7 @@ def main() -> None:
                 err_a = abs(r.values["a"] / 10 - truth["a"]) / truth["a"]
                 err_f = max(abs(r.values[k] - truth[k]) for k in case.outputs if k != "a")
                 rows.append({"i": i, "mode": mode, "truth": truth, "values": r.values, "chi2": r.chi2,
-                             "simulations": r.simulations, "evaluations": r.evaluations, "wall_time": r.wall_time,
+                             "evaluations": r.evaluations, "wall_time": r.wall_time,
                              "err_a": err_a, "err_fraction": err_f, "success": bool(err_a < 0.10 and err_f < 0.05)})
             print(f"{i + 1}/{args.n} done", flush=True)
     print(f"\n{date.today()} {platform.machine()} cores={os.cpu_count()} case={case.name} n={args.n} "

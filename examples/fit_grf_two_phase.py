@@ -1,4 +1,7 @@
-"""Fit the ``grf_two_phase`` SasView model to a simulated measurement with sasmodels and bumps.
+"""Fit the one-realization ``grf_two_phase_sim`` SasView model to a simulated measurement with bumps.
+
+(To fit measured data use the ensemble-mean ``grf_two_phase``: see docs/sasview.md. This example shows
+what the finite-box simulation gives and why its fits scatter between realizations.)
 
 The "measurement" is the model itself (a = 30 Å, porosity 0.3, 64^3 voxels of 5 Å,
 two realizations, seed 11) with 3 % Gaussian noise. The fit starts from a = 22 Å,
@@ -58,7 +61,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     t_start = time.perf_counter()
-    kernel = load_model(model_path("grf_two_phase"))
+    kernel = load_model(model_path("grf_two_phase_sim"))
 
     # Inside the simulated range 2 pi / (64 * 5 Å) = 0.0196 <= q <= pi / 5 Å = 0.628 1/Å, and up to
     # half of it, pi / (2 * 5 Å) = 0.314 1/Å, where the curve does not depend on the voxel size.

@@ -7,18 +7,21 @@ import pytest
 from sasview_grf_plugin.datasets import PAPER_INTENSITY_SCALE, add_noise
 from sasview_grf_plugin.fitting import fit_curve, fit_many, plot_fit, write_summary
 from sasview_grf_plugin.ml import shipped_bundles
-from sasview_grf_plugin.simulator import PRESETS, simulate_curve
+from sasview_grf_plugin.simulator import PRESETS
 
 pytestmark = pytest.mark.skipif("two_phase_low" not in shipped_bundles(), reason="shipped bundles not built yet")
 
 
 def write_measurement(path, a_nm, porosity, seed, scale=40.0, background=0.02):
-    """A simulated measurement on a detector-like q grid, written as canSAS XML (1/Å, cm^-1)."""
+    """A measurement of a macroscopic sample (the ensemble-mean curve, smoothing 10 Å) with the paper's
+    noise on a detector-like q grid, written as canSAS XML (1/Å, cm^-1)."""
     from sasdata.dataloader.data_info import Data1D
     from sasdata.dataloader.readers.cansas_reader import Reader
 
+    from sasview_grf_plugin.ensemble.table import load_table
+
     cfg = PRESETS["compact"].replace(q_min=0.08, q_max=3.2, n_q=300)
-    curve = simulate_curve(cfg, a_nm, porosity, 0.0, seed=seed)
+    curve = a_nm**3 * load_table().intensity(cfg.q * a_nm, porosity, 0.0, 1.0 / a_nm, 1.0, 0.0)  # nm^3
     rng = np.random.default_rng(seed)
     noisy, _ = add_noise(PAPER_INTENSITY_SCALE * curve, rng, alpha=1e3)
     sigma = np.sqrt(1e3 * PAPER_INTENSITY_SCALE * curve)
@@ -39,14 +42,14 @@ def measurement(tmp_path_factory):
 def test_seeded_fit_of_a_measurement_read_back_through_sasdata(measurement, tmp_path):
     replace = fit_curve(measurement, "two_phase_low", mode="replace")
     seed = fit_curve(measurement, "two_phase_low", mode="seed")
-    assert replace.simulations == 0 and replace.values["a"] == pytest.approx(replace.ml["values_sasview"]["a"])
-    # a within 10 % (the compact boosters' a MAPE is ~2.5 %, realizations add a few %), porosity within 0.08
-    # (porosity trades off against the free scale).
-    assert seed.values["a"] == pytest.approx(22.0, rel=0.10)
-    assert abs(seed.values["porosity"] - 0.3) < 0.08
-    assert seed.chi2 <= replace.chi2 + 1e-9 and seed.chi2 < 3
+    assert replace.evaluations <= 2 and replace.values["a"] == pytest.approx(replace.ml["values_sasview"]["a"])
+    # The data are the model's own curve with noise: the fit must find it (a within 3 %, porosity within 0.03),
+    # with a chi^2 of the noise (~1), over the data's whole q range.
+    assert seed.values["a"] == pytest.approx(22.0, rel=0.03)
+    assert abs(seed.values["porosity"] - 0.3) < 0.03
+    assert seed.chi2 <= replace.chi2 + 1e-9 and seed.chi2 < 1.5
     assert seed.values["scale"] > 0 and seed.values["background"] >= 0
-    assert seed.q_range[0] == pytest.approx(0.01) and seed.q_range[1] == pytest.approx(0.3)
+    assert seed.q_range[0] == pytest.approx(0.008) and seed.q_range[1] == pytest.approx(0.32)
     png = tmp_path / "fit.png"
     plot_fit(seed, png)
     assert png.read_bytes()[:4] == b"\x89PNG"
@@ -68,7 +71,7 @@ def test_bad_inputs_get_clear_messages(tmp_path, measurement):
     far = tmp_path / "far.csv"
     np.savetxt(far, np.column_stack([np.linspace(1.0, 2.0, 40), np.ones(40), np.full(40, 0.1)]), delimiter=",")
     with pytest.raises(ValueError, match="do not overlap"):
-        fit_curve(far, "two_phase_low", q_unit="1/A")
+        fit_curve(far, "two_phase_low", q_unit="1/A", mode="conventional", q_range=(0.01, 0.3))
     import sasdata
     from sasdata.dataloader.loader import Loader
 
@@ -106,3 +109,56 @@ def test_cli_fit_prints_a_table_and_writes_json_and_plot(measurement, tmp_path, 
     assert set(row["values"]) == {"a", "porosity", "scale", "background"} and png.stat().st_size > 5000
     assert main(["fit", str(tmp_path / "nothing.xml"), "--case", "two_phase_low"]) == 2
     assert "no such data file" in capsys.readouterr().err
+
+
+def _ludox_like_measurements(n, seed):
+    """Ensemble-model curves with 6 % pinhole resolution and q points of a real file (Ludox_silica.xml),
+    2 % Gaussian noise: the truths (a in Å, porosity) and sasdata Data1D objects."""
+    import sasdata
+    from sasdata.dataloader.data_info import Data1D
+    from sasdata.dataloader.loader import Loader
+    from sasmodels.core import load_model
+    from sasmodels.data import Data1D as ModelData1D
+    from sasmodels.direct_model import DirectModel
+
+    from sasview_grf_plugin.sasview import model_path
+
+    real = Loader().load(os.path.join(os.path.dirname(sasdata.__file__), "example_data", "1d_data",
+                                      "Ludox_silica.xml"))[0]
+    q, dq = np.asarray(real.x), np.asarray(real.dx)
+    kernel = load_model(model_path("grf_two_phase"))
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(n):
+        truth = {"a": float(rng.uniform(20, 150)), "porosity": float(rng.uniform(0.1, 0.45))}
+        shell = ModelData1D(x=q, y=np.ones_like(q), dx=dq, dy=np.ones_like(q))
+        clean = DirectModel(shell, kernel)(**truth, smoothing=10.0, sld_pore=0.0, sld_solid=10.0, scale=0.02,
+                                           background=0.05)
+        dy = 0.02 * clean
+        out.append((truth, Data1D(x=q, y=clean + dy * rng.standard_normal(q.size), dx=dq, dy=dy)))
+    return out
+
+
+def test_lm_from_the_defaults_recovers_20_measurements():
+    # The ensemble model is deterministic and smooth: LM from the model's defaults (a = 50 Å, porosity 0.3)
+    # must find a within 2 % and porosity within 0.02 in at least 18 of 20 (issue's acceptance figure).
+    found = 0
+    for truth, data in _ludox_like_measurements(20, seed=7):
+        r = fit_curve(data, "two_phase_low", mode="conventional", name="sim")
+        ok = abs(r.values["a"] / truth["a"] - 1) < 0.02 and abs(r.values["porosity"] - truth["porosity"]) < 0.02
+        found += ok
+    assert found >= 18
+
+
+@pytest.mark.slow
+def test_dream_credible_intervals_cover_the_truth():
+    # 68 % credible intervals of a and porosity from DREAM contain the truth in 55-80 % of the cases
+    # (binomial: with 20 x 2 intervals at 68 %, 55-80 % holds with probability ~0.93).
+    hits = total = 0
+    for truth, data in _ludox_like_measurements(20, seed=11):
+        r = fit_curve(data, "two_phase_low", mode="conventional", method="dream", steps=100, name="sim")
+        for k in ("a", "porosity"):
+            lo, hi = r.posterior["parameters"][k]["ci68"]
+            hits += lo <= truth[k] <= hi
+            total += 1
+    assert 0.55 <= hits / total <= 0.80, hits / total

@@ -102,7 +102,8 @@ category = "shape-independent"
 
 # ["name", "units", default, [lower, upper], "type", "description"]
 parameters = [
-    ["a", "Ang", 50.0, [1.0, 1e5], "", "GRF scaling parameter (length scale)"],
+    # a >= 8 Å keeps smoothing/a <= 1.25 at the default smoothing (lower both together for smaller a).
+    ["a", "Ang", 50.0, [8.0, 1e5], "", "GRF scaling parameter (length scale)"],
     ["porosity", "", 0.3, [0.02, 0.5], "", "pore volume fraction (minority phase; Babinet)"],
     ["smoothing", "Ang", 10.0, [0.0, 1e5], "", "Gaussian smoothing sigma, 0 <= smoothing/a <= 1.25"],
     ["sld_pore", "1e-6/Ang^2", 0.0, [-inf, inf], "sld", "pore scattering length density"],
