@@ -447,7 +447,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 
     q_range = None
     if args.q_min is not None or args.q_max is not None:
-        q_range = (args.q_min if args.q_min is not None else 0.0, args.q_max if args.q_max is not None else float("inf"))
+        q_range = (args.q_min if args.q_min is not None else 0.0,
+                   args.q_max if args.q_max is not None else float("inf"))
     # DREAM runs thousands of evaluations: its own progress monitor shows them (one curve at a time).
     results, failures = fit_many(args.paths, args.case, mode=args.mode, method=args.method, q_unit=args.q_unit,
                                  progress=not args.no_progress and len(args.paths) > 1,

@@ -183,8 +183,8 @@ def test_card_describes_the_shipped_table(table):
 
 # -- the build ----------------------------------------------------------------------------------------
 
-TINY = EnsembleSpec(grid_size=32, voxels_per_a=4.0, porosity=(0.2, 0.4, 0.5, 0.6, 0.8), smoothing=(0.25, 0.5, 0.8, 1.25),
-                    layer_fraction=(0.1, 0.25, 0.4, 0.6), n_bins=12, seed=3)
+TINY = EnsembleSpec(grid_size=32, voxels_per_a=4.0, porosity=(0.2, 0.4, 0.5, 0.6, 0.8),
+                    smoothing=(0.25, 0.5, 0.8, 1.25), layer_fraction=(0.1, 0.25, 0.4, 0.6), n_bins=12, seed=3)
 
 
 def test_build_is_resumable_and_reproducible(tmp_path):

@@ -23,9 +23,9 @@ of the paper's Eqs. 3-4 (a resolution of the finite box, not a property of the s
 Two choices make the estimate converge to the continuum, infinite-box limit:
 
 * Ratio estimator (control variate): the table stores E[X] / E[control] per bin (A against LC,
-  B against LB, L against the band), multiplied later by the control's exact curve. X and LC come from the same field, so realization scatter, the
-  box's per-bin wave-vector sampling, the per-box quantile and most of the voxel aliasing
-  cancel in the ratio.
+  B against LB, L against the band), multiplied later by the control's exact curve. X and its
+  control come from the same field, so realization scatter, the box's per-bin wave-vector
+  sampling, the per-box quantile and most of the voxel aliasing cancel in the ratio.
 * Partial-volume indicators: a voxel at level f with gradient |grad f| is filled by
   clip(1/2 + (t - f) / |grad f|, 0, 1) (a linear ramp one voxel wide across the interface)
   instead of 0/1. Interfaces are then not staircases, and a layer thinner than a voxel keeps
@@ -211,7 +211,6 @@ def compute_realization(spec: EnsembleSpec, r: int, backend: str = "numpy") -> d
     grad_psi = _grad_norm(xp, psi)
     sorted_psi = xp.sort(psi.ravel())
     n3 = n**3
-    s_table = np.arange(grid.s_max + 1, dtype=np.float64) * (2.0 * math.pi / n) ** 2
     ne, ns, nn = len(spec.porosity), len(spec.smoothing), len(spec.layer_fraction)
     lc = np.zeros((ne, spec.n_bins))
     aa = np.zeros((ne, ns, spec.n_bins))

@@ -29,10 +29,10 @@ Numerics (float64, NumPy/SciPy only):
   l = min(C(0) / (S/4), a/2); its transform 8 pi A l^3 / (1 + q^2 l^2)^2 is exact and carries
   Porod's law. The remainder C - h is transformed on a composite Gauss-Legendre rule in r
   (panels graded from 1e-7 a, 0.002 a wide up to a, 0.02 a up to 60 a, where |rho| < 1e-9) up
-  to q a = 40, and continued as A q^-6 + B q^-8 beyond (the next terms of the asymptotic series of a
-  smooth interface), matched in value and slope. A band thinner than about a/40 is still in its thin-sheet regime at q a = 40: its
-  curve is then too low above that q (the layer's own scattering there is below the pore's and
-  solid's Porod scattering by about (q d)^2).
+  to q a = 40, and continued as A q^-6 + B q^-8 beyond (the next terms of the asymptotic series of
+  a smooth interface), matched in value and slope. A band thinner than about a/40 is still in its
+  thin-sheet regime at q a = 40: its curve is then too low above that q (the layer's own
+  scattering there is below the pore's and solid's Porod scattering by about (q d)^2).
 """
 
 from __future__ import annotations

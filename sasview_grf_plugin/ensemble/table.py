@@ -95,8 +95,9 @@ class EnsembleTable:
         tx = arrays["x_knots"]
         try:
             self._aa = NdBSpline((arrays["t_knots"], arrays["s2_knots"]), arrays["coef_aa"], k)
-            self._bb = NdBSpline((arrays["t_knots"], arrays["nu_knots"], arrays["s3_knots"]), arrays["coef_bb"], k)
-            self._ll = NdBSpline((arrays["t_knots"], arrays["nu_knots"], arrays["s3_knots"]), arrays["coef_ll"], k)
+            # B and L share their knots: one spline with two trailing columns, one evaluation for both.
+            self._bl = NdBSpline((arrays["t_knots"], arrays["nu_knots"], arrays["s3_knots"]),
+                                 np.stack([arrays["coef_bb"], arrays["coef_ll"]], axis=-1), k)
             nx = tx.size - k - 1
             if not (arrays["coef_aa"].shape[-1] == arrays["coef_bb"].shape[-1] == arrays["coef_ll"].shape[-1] == nx):
                 raise ValueError("the x coefficients do not match the x knots")
@@ -142,36 +143,22 @@ class EnsembleTable:
         return eps, nu, s
 
     # -- evaluation ---------------------------------------------------------------------------
-    def _splines(self, eps: float, nu: float, s: float) -> tuple[Any, Any, Any]:
+    def _spline(self, eps: float, nu: float, s: float) -> Any:
+        """The x-spline of ln(F / (phi (1 - phi))) with columns AA (two phases) or AA, BB, LL."""
         key = (eps, nu, s)
         with self._lock:
             hit = self._cache.get(key)
         if hit is not None:
             return hit
-        k = 3
         t = float(self._ndtri(eps))
-        aa = self._bspline(self._tx, self._aa([[t, s]])[0], k, extrapolate=False)
-        if nu == 0.0:
-            out = (aa, None, None)
-        else:
-            bb = self._bspline(self._tx, self._bb([[t, nu, s]])[0], k, extrapolate=False)
-            ll = self._bspline(self._tx, self._ll([[t, nu, s]])[0], k, extrapolate=False)
-            out = (aa, bb, ll)
+        cols = self._aa([[t, s]])[0][:, None]
+        if nu != 0.0:
+            cols = np.concatenate([cols, self._bl([[t, nu, s]])[0]], axis=1)
+        out = self._bspline(self._tx, cols, 3, extrapolate=False)
         with self._lock:
             if len(self._cache) > 256:
                 self._cache.clear()
             self._cache[key] = out
-        return out
-
-    def _curve(self, spline: Any, qa: np.ndarray, phi: float) -> np.ndarray:
-        x0, x1 = self.x_range
-        with np.errstate(divide="ignore"):
-            x = np.log(qa)
-        xc = np.clip(x, x0, x1)
-        out = np.exp(spline(xc)) * (phi * (1.0 - phi))
-        high = x > x1
-        if np.any(high):
-            out[high] *= np.exp(4.0 * (x1 - x[high]))  # Porod's law beyond the table
         return out
 
     def partials(self, qa: Any, porosity: float, layer_fraction: float = 0.0,
@@ -184,11 +171,19 @@ class EnsembleTable:
         qa = np.asarray(qa, dtype=np.float64)
         if qa.size and (not np.all(np.isfinite(qa)) or np.any(qa < 0)):
             raise ValueError("q must be finite and >= 0")
-        aa, bb, ll = self._splines(eps, nu, s)
-        f_aa = self._curve(aa, qa, eps)
-        if bb is None:
+        x0, x1 = self.x_range
+        with np.errstate(divide="ignore"):
+            x = np.log(qa.ravel())
+        logs = self._spline(eps, nu, s)(np.clip(x, x0, x1))
+        high = x > x1
+        if np.any(high):
+            logs[high] += (4.0 * (x1 - x[high]))[:, None]  # Porod's law beyond the table
+        phis = [eps] if nu == 0.0 else [eps, eps * (1.0 - nu), eps * nu]
+        curves = np.exp(logs) * np.array([p * (1.0 - p) for p in phis])
+        f_aa = curves[:, 0].reshape(qa.shape)
+        if nu == 0.0:
             return f_aa, f_aa, np.zeros_like(f_aa)
-        return f_aa, self._curve(bb, qa, eps * (1.0 - nu)), self._curve(ll, qa, eps * nu)
+        return f_aa, curves[:, 1].reshape(qa.shape), curves[:, 2].reshape(qa.shape)
 
     def intensity(self, qa: Any, porosity: float, layer_fraction: float, smoothing: float,
                   d_pore: float, d_layer: float) -> np.ndarray:

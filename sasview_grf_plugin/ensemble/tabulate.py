@@ -68,8 +68,7 @@ def ratio_curve(x_bins: np.ndarray, num: np.ndarray, den: np.ndarray, x_nodes: n
     low = x_nodes < x_lo
     out[low] = l_lo + 0.5 * slope * (np.exp(2.0 * (x_nodes[low] - x_lo)) - 1.0)
     out[x_nodes > x_hi] = float(spline(x_hi))
-    stats = {"rel_se_median": float(np.median(se / r)), "rel_se_max": float(np.max(se / r)),
-             "extrapolated_R0_change": float(math.expm1(-0.5 * slope))}
+    stats = {"rel_se_median": float(np.median(se / r)), "rel_se_max": float(np.max(se / r))}
     return out, stats
 
 
