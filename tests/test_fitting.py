@@ -156,7 +156,7 @@ def test_dream_credible_intervals_cover_the_truth():
     # (binomial: with 20 x 2 intervals at 68 %, 55-80 % holds with probability ~0.93).
     hits = total = 0
     for truth, data in _ludox_like_measurements(20, seed=11):
-        r = fit_curve(data, "two_phase_low", mode="conventional", method="dream", steps=100, name="sim")
+        r = fit_curve(data, "two_phase_low", mode="conventional", method="dream", name="sim")  # default steps
         for k in ("a", "porosity"):
             lo, hi = r.posterior["parameters"][k]["ci68"]
             hits += lo <= truth[k] <= hi

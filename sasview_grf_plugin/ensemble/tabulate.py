@@ -9,8 +9,9 @@ continued by the structure's limits:
 
 * below the first bin, R(q) = R0 + R2 q^2 (even in q, as every isotropic curve with an integrable
   correlation function), matched in value and slope;
-* above ``q_fit_max`` (where the voxels start to alias) R is constant: both curves follow Porod's law,
-  and R is the ratio of interface areas.
+* above ``q_fit_max`` (where the voxels start to alias) R is constant for A and B: both curves follow
+  Porod's law, and R is the ratio of interface areas; for the layer L it tends to the ratio of its two
+  interfaces' areas (see :func:`_layer_high_q`).
 
 The two-phase structure is symmetric under eps -> 1 - eps (Babinet, exact for smoothing followed by
 re-thresholding at the complementary quantile), so nodes eps and 1 - eps are pooled for F_AA.
@@ -31,7 +32,7 @@ import numpy as np
 from scipy.special import ndtri
 
 from .build import bin_geometry, load_sums
-from .levelcut import band_curve, levelcut_curve
+from .levelcut import band_curve, interface_area, levelcut_curve
 from .table import TABLE_FILE
 
 __all__ = ["tabulate", "ratio_curve", "X_NODES", "Q_FIT_MAX"]
@@ -70,6 +71,25 @@ def ratio_curve(x_bins: np.ndarray, num: np.ndarray, den: np.ndarray, x_nodes: n
     out[x_nodes > x_hi] = float(spline(x_hi))
     stats = {"rel_se_median": float(np.median(se / r)), "rel_se_max": float(np.max(se / r))}
     return out, stats
+
+
+def _layer_high_q(log_r: np.ndarray, r_a: float, r_b: float, x_fit: float, eps: float, phi_b: float) -> np.ndarray:
+    """ln R of the layer (against the band) with its high-q continuation.
+
+    At high q the layer's two interfaces scatter independently (the cross term of A and B decays):
+    F_LL -> F_AA + F_BB. Against its control (the band between the same two levels, whose own curve has
+    that limit) the ratio therefore tends to the interface-area ratio (R_A S_A + R_B S_B) / (S_A + S_B),
+    with R_A, R_B the high-q ratios of A and B to their level cuts and S the level cuts' interface areas.
+    Beyond ``x_fit`` the ratio goes from its last measured value to that limit as q^-2, instead of
+    staying at the value it happens to have at one phase of the layer's thickness oscillation.
+    """
+    s_a, s_b = interface_area(eps), interface_area(phi_b)
+    r_inf = (r_a * s_a + r_b * s_b) / (s_a + s_b)
+    high = X_NODES > x_fit
+    r_fit = math.exp(float(np.interp(x_fit, X_NODES, log_r)))
+    out = log_r.copy()
+    out[high] = np.log(r_inf + (r_fit - r_inf) * np.exp(2.0 * (x_fit - X_NODES[high])))
+    return out
 
 
 def _interp_coefficients(values: np.ndarray, axes_nodes: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
@@ -114,6 +134,7 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
     # Two phases (and A of three phases): s = 0 exact, pooled eps <-> 1 - eps.
     s2 = np.concatenate([[0.0], s3])
     log_aa = np.empty((ne, s2.size, X_NODES.size))
+    r_high_a = np.empty((ne, ns))  # high-q ratio of A to its level cut, per node
     for i in range(ne):
         j_mirror = ne - 1 - i
         log_aa[i, 0] = np.log(f_lc[i] / (eps[i] * (1 - eps[i])))
@@ -122,6 +143,7 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
             den = np.concatenate([lc[:, i], lc[:, j_mirror]])
             log_r, st = ratio_curve(xb, num, den, X_NODES, x_fit)
             stats["aa"].append(st["rel_se_median"])
+            r_high_a[i, j] = math.exp(log_r[-1])
             log_aa[i, j + 1] = log_r + np.log(f_lc[i] / (eps[i] * (1 - eps[i])))
     log_bb = np.empty((ne, nn, ns, X_NODES.size))
     log_ll = np.empty_like(log_bb)
@@ -134,10 +156,11 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
             for j in range(ns):
                 log_r, st = ratio_curve(xb, bb[:, i, j, m], lb[:, i, m], X_NODES, x_fit)
                 stats["bb"].append(st["rel_se_median"])
+                r_high_b = math.exp(log_r[-1])
                 log_bb[i, m, j] = log_r + log_fb
                 log_r, st = ratio_curve(xb, ll[:, i, j, m], band[:, i, m], X_NODES, x_fit)
                 stats["ll"].append(st["rel_se_median"])
-                log_ll[i, m, j] = log_r + log_fl
+                log_ll[i, m, j] = _layer_high_q(log_r, r_high_a[i, j], r_high_b, x_fit, eps[i], phi_b) + log_fl
 
     # Porosity enters as the level t = Phi^-1(eps): the curves are far smoother in t than in eps
     # (interpolating the exact level cut between the nodes: 2e-4 in t, 4e-3 in eps).
