@@ -160,19 +160,20 @@ def _linear_scale_background(model_i: np.ndarray, y: np.ndarray, dy: np.ndarray)
 
 
 def _parameter_ranges(spec: Any, card_ranges: dict[str, Any], smoothing: float) -> dict[str, tuple[float, float]]:
-    """Fit bounds (a in Å): the case's porosity and layer-fraction ranges within the table's domain; a
-    within the table's smoothing/a domain (not the boosters' training range: the model holds for any a)."""
+    """Fit bounds (a in Å) from the table's domain, not from the boosters' training ranges: the model
+    holds for any a with smoothing/a in the domain. The porosity keeps the case's side of 0.5 (low or
+    high: Babinet makes the two sides indistinguishable for two phases)."""
     from .ensemble.table import load_table
 
     table = load_table()
     s_lo, s_hi = table.smoothing3_range if spec.three_phase else table.smoothing2_range
     a_lo = max(1.0, smoothing / s_hi)
     a_hi = smoothing / s_lo if (spec.three_phase and s_lo > 0) else 1e4
-    out = {"a": (a_lo, a_hi)}
-    for k, dom in (("porosity", table.porosity_range), ("layer_fraction", table.layer_range)):
-        if k in spec.outputs:
-            lo, hi = (float(v) for v in card_ranges[k])
-            out[k] = (max(lo, dom[0]), min(hi, dom[1]))
+    e_lo, e_hi = table.porosity_range
+    high = float(card_ranges["porosity"][0]) >= 0.5
+    out = {"a": (a_lo, a_hi), "porosity": (0.5, e_hi) if high else (e_lo, 0.5)}
+    if "layer_fraction" in spec.outputs:
+        out["layer_fraction"] = table.layer_range
     return out
 
 
