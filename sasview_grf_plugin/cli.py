@@ -519,13 +519,15 @@ def _cmd_ensemble_build(args: argparse.Namespace) -> int:
         spec = dataclasses.replace(DEFAULT_SPEC, **changes)
     elif changes:
         raise ValueError(f"{args.out} is an existing build: its spec is fixed (omit --grid-size/--voxels-per-a/--seed)")
-    client = None
     if args.scheduler:
         from dask.distributed import Client
 
-        client = Client(args.scheduler)
-    made = build_realizations(args.out, args.realizations, spec, backend=args.backend, client=client,
-                              progress=not args.no_progress)
+        with Client(args.scheduler) as client:
+            made = build_realizations(args.out, args.realizations, spec, backend=args.backend, client=client,
+                                      progress=not args.no_progress)
+    else:
+        made = build_realizations(args.out, args.realizations, spec, backend=args.backend,
+                                  progress=not args.no_progress)
     print(f"made {len(made)} realization(s) in {args.out}")
     return 0
 

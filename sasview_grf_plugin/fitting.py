@@ -4,14 +4,14 @@ Modes:
 
 - ``"replace"``: the boosters' prediction is the answer (milliseconds), with its intervals;
 - ``"seed"``: a bumps fit of the ensemble-mean model (``grf_two_phase``/``grf_three_phase``) starting
-  at the prediction, within the model card's parameter ranges;
+  at the prediction, within the table's domain (porosity on the case's side of 0.5);
 - ``"conventional"``: the same fit from the model's default parameters (the baseline).
 
 Units follow SasView: q in 1/Å, ``a`` in Å, intensity in the data's unit. The boosters assume
 the curve is the structure's own scattering: no instrument smearing, background subtracted, any
 scale. The fit corrects what the ML part cannot: a free ``scale`` (absolute or arbitrary units)
 and flat ``background``, resolution smearing through sasmodels (pinhole ``dx`` or slit ``dxl``
-read with the data), and the q range restricted to where both model and boosters are valid.
+read with the data), and the data's whole q range (or ``q_range``).
 
 The models are the ensemble means (deterministic, no realization scatter), so the reduced chi^2 uses
 the data's errors only and equals what SasView reports for the same parameters, q range and weights.
@@ -167,8 +167,9 @@ def _parameter_ranges(spec: Any, card_ranges: dict[str, Any], smoothing: float) 
 
     table = load_table()
     s_lo, s_hi = table.smoothing3_range if spec.three_phase else table.smoothing2_range
-    a_lo = max(1.0, smoothing / s_hi)
-    a_hi = smoothing / s_lo if (spec.three_phase and s_lo > 0) else 1e4
+    # A hair inside the domain: smoothing / a at a bound must not round to just outside it.
+    a_lo = max(1.0, smoothing / s_hi * (1 + 1e-9))
+    a_hi = smoothing / s_lo * (1 - 1e-9) if (spec.three_phase and s_lo > 0) else 1e4
     e_lo, e_hi = table.porosity_range
     high = float(card_ranges["porosity"][0]) >= 0.5
     out = {"a": (a_lo, a_hi), "porosity": (0.5, e_hi) if high else (e_lo, 0.5)}
@@ -218,6 +219,8 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
     warnings_out = list(curve.notes)
     if curve.masked:
         warnings_out.append(f"{curve.masked} unusable points removed")
+    if curve.data.dy is None:
+        warnings_out.append("the data carry no uncertainties: unit weights, so chi^2 is not a goodness of fit")
     if curve.slit_length:
         warnings_out.append(f"slit smearing (slit length {curve.slit_length:.4g} 1/Å) is applied in the fit; "
                             "the ML prediction sees the smeared curve")
@@ -226,8 +229,9 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
     lo, hi = (float(q[0]), float(q[-1])) if q_range is None else (max(float(q_range[0]), float(q[0])),
                                                                    min(float(q_range[1]), float(q[-1])))
     if hi <= lo:
-        raise ValueError(f"{curve.name}: the data (q = {q[0]:.4g}-{q[-1]:.4g} 1/Å) do not overlap the q range "
-                         f"{q_range[0]:.4g}-{q_range[1]:.4g} 1/Å")
+        what = ("span no q range" if q_range is None
+                else f"do not overlap the q range {q_range[0]:.4g}-{q_range[1]:.4g} 1/Å")
+        raise ValueError(f"{curve.name}: the data (q = {q[0]:.4g}-{q[-1]:.4g} 1/Å) {what}")
     t0 = time.perf_counter()
     ml = None
     try:
@@ -249,7 +253,11 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
     sel = (q >= lo) & (q <= hi)
     if sel.sum() < len(spec.outputs) + 3:
         raise ValueError(f"{curve.name}: only {int(sel.sum())} points in the fit range {lo:.4g}-{hi:.4g} 1/Å")
-    ranges = _parameter_ranges(spec, predictor.card["parameter_ranges"], float(opts["smoothing"]))
+    smoothing = float(opts["smoothing"])
+    if not (math.isfinite(smoothing) and (smoothing > 0 or (smoothing == 0 and not spec.three_phase))):
+        need = "> 0 Å (three phases)" if spec.three_phase else ">= 0 Å"
+        raise ValueError(f"smoothing must be finite and {need}, got {opts['smoothing']}")
+    ranges = _parameter_ranges(spec, predictor.card["parameter_ranges"], smoothing)
     if mode == "conventional":
         from .sasview.models import grf_three_phase, grf_two_phase
 
@@ -257,7 +265,9 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
         defaults = {p[0]: float(p[2]) for p in table}
         if not spec.three_phase and ranges["porosity"][0] >= 0.5:
             defaults["porosity"] = 1.0 - defaults["porosity"]  # the same curve (Babinet) in the case's range
-        start = {k: float(np.clip(defaults[k], *ranges[k])) for k in spec.outputs}
+        # A default outside the case's range starts at the range's middle, not on a bound.
+        start = {k: (float(defaults[k]) if ranges[k][0] < defaults[k] < ranges[k][1] else 0.5 * sum(ranges[k]))
+                 for k in spec.outputs}
     else:
         start = {k: float(np.clip(ml["values_sasview"][k], *ranges[k])) for k in spec.outputs}
     result = _fit(curve, spec, start, ranges, opts, method, steps, mode, progress)
@@ -328,6 +338,8 @@ def _fit(curve: Any, spec: Any, start: dict[str, float], ranges: dict[str, tuple
         lo, hi = ranges["porosity"]
         model_ranges["porosity"] = (1.0 - hi, 1.0 - lo)
     model = Model(kernel, **contrast, **opts, **model_start, scale=1.0, background=0.0)
+    if curve.data.dy is None:  # no uncertainties given: unit weights (chi^2 is then no goodness of fit)
+        curve.data.dy = np.ones_like(np.asarray(curve.data.y, dtype=float))
     experiment = _counting_experiment()(data=curve.data, model=model)
     # Linear start for scale and background at the structure start (same for every mode).
     theory = experiment.theory()
@@ -373,6 +385,11 @@ def _fit(curve: Any, spec: Any, start: dict[str, float], ranges: dict[str, tuple
                 st["mean"] = 1.0 - st["mean"]
                 st["ci68"] = [1.0 - st["ci68"][1], 1.0 - st["ci68"][0]]
                 st["ci95"] = [1.0 - st["ci95"][1], 1.0 - st["ci95"][0]]
+                corr = np.asarray(posterior["correlation"]["matrix"])
+                i = posterior["correlation"]["labels"].index("porosity")
+                corr[i, :] *= -1.0  # p -> 1 - p flips the sign of porosity's correlations
+                corr[:, i] *= -1.0
+                posterior["correlation"]["matrix"] = corr.tolist()
     final_curve = experiment.theory()
     return {"values": {k: values[k] for k in (*free, "scale", "background")},
             "uncertainties": {k: errs[k] for k in (*free, "scale", "background")},

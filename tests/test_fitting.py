@@ -168,3 +168,17 @@ def test_dream_credible_intervals_cover_the_truth():
             hits += lo <= truth[k] <= hi
             total += 1
     assert 0.55 <= hits / total <= 0.80, hits / total
+
+
+def test_high_porosity_is_fitted_as_its_mirror_and_data_without_errors_are_fitted_unweighted():
+    from sasview_grf_plugin.ensemble.table import load_table
+
+    q = np.geomspace(0.005, 0.4, 120)  # 1/A
+    a = 60.0
+    clean = 0.3 * 1e-4 * a**3 * load_table().intensity(q * a, 0.72, 0.0, 10.0 / a, 1.0, 0.0) + 0.01
+    noise = 1 + 0.01 * np.random.default_rng(3).standard_normal(q.size)
+    r = fit_curve((q, clean * noise, 0.01 * clean), "two_phase_high", mode="conventional", q_unit="1/A")
+    assert r.values["porosity"] == pytest.approx(0.72, abs=0.01) and r.values["a"] == pytest.approx(a, rel=0.02)
+    bare = fit_curve((q, clean * noise), "two_phase_high", mode="conventional", q_unit="1/A")
+    assert bare.values["porosity"] == pytest.approx(0.72, abs=0.02)
+    assert any("no uncertainties" in w for w in bare.warnings)

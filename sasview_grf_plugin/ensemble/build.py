@@ -14,7 +14,7 @@ porosity node eps, smoothing node s = sigma/a and layer-fraction node nu, we for
 * A: pore + layer = {psi'' < t_eps}, psi'' the LC smoothed by a Gaussian of width sigma (the
   paper's steps 2-4; A alone is the two-phase structure);
 * B: pore = {psi'' < t_eps(1-nu)};  L = A - B: the layer;
-* LB: the level cut {psi < t_eps(1-nu)} and LL: the band {t_eps(1-nu) <= psi < t_eps}, whose
+* LB: the level cut {psi < t_eps(1-nu)} and the band {t_eps(1-nu) <= psi < t_eps}, whose
   ensemble means are exact too (:func:`.levelcut.band_curve`): the controls of B and L.
 
 and sums each indicator's |FFT|^2 over thin shells (bins) of |q|, without the Gaussian window
@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,17 @@ class EnsembleSpec:
     seed: int = 20261201
     version: int = 1
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Lists or numpy numbers as given by a caller compare equal to the spec read back from JSON.
+        for k in ("porosity", "smoothing", "layer_fraction"):
+            object.__setattr__(self, k, tuple(float(v) for v in getattr(self, k)))
+        for k in ("grid_size", "n_bins", "seed", "version"):
+            object.__setattr__(self, k, int(getattr(self, k)))
+        object.__setattr__(self, "voxels_per_a", float(self.voxels_per_a))
+        if self.grid_size < 8 or self.voxels_per_a <= 0 or self.n_bins < 4:
+            raise ValueError(f"grid_size >= 8, voxels_per_a > 0 and n_bins >= 4 needed, got {self.grid_size}, "
+                             f"{self.voxels_per_a}, {self.n_bins}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -307,10 +319,10 @@ def build_realizations(path: str | os.PathLike, n_realizations: int, spec: Ensem
     With a ``dask.distributed.Client`` the realizations run as tasks on its workers (each writes
     its own chunk, so the folder must be shared); otherwise in this process.
     """
-    store = _Store(path, spec if spec is not None else (None if (Path(path) / "spec.json").exists()
-                                                        else DEFAULT_SPEC))
     if n_realizations < 1:
         raise ValueError(f"n_realizations must be >= 1, got {n_realizations}")
+    store = _Store(path, spec if spec is not None else (None if (Path(path) / "spec.json").exists()
+                                                        else DEFAULT_SPEC))
     pending = sorted(set(range(n_realizations)) - set(store.done()))
     from tqdm.auto import tqdm
 
@@ -341,8 +353,21 @@ def load_sums(path: str | os.PathLike) -> tuple[EnsembleSpec, dict[str, np.ndarr
     if not done:
         raise ValueError(f"{store.path} holds no realizations yet")
     stacks: dict[str, list[np.ndarray]] = {}
+    spec = store.spec
+    ne, ns, nn, nb = len(spec.porosity), len(spec.smoothing), len(spec.layer_fraction), spec.n_bins
+    shapes = {"lc": (ne, nb), "aa": (ne, ns, nb), "lb": (ne, nn, nb), "band": (ne, nn, nb), "bb": (ne, ns, nn, nb),
+              "ll": (ne, ns, nn, nb)}
     for r in done:
-        with np.load(store.chunk(r)) as z:
-            for k in _ARRAYS:
-                stacks.setdefault(k, []).append(z[k])
-    return store.spec, {k: np.stack(v) for k, v in stacks.items()}
+        path = store.chunk(r)
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in _ARRAYS}
+        except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
+            raise ValueError(f"{path} is unreadable ({exc}); delete it and rerun the build to remake it") from None
+        bad = [k for k in _ARRAYS if arrays[k].shape != shapes[k]]
+        if bad:
+            raise ValueError(f"{path}: arrays {', '.join(bad)} do not match the build's spec; "
+                             "delete the file and rerun")
+        for k in _ARRAYS:
+            stacks.setdefault(k, []).append(arrays[k])
+    return spec, {k: np.stack(v) for k, v in stacks.items()}

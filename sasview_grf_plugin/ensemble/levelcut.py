@@ -43,6 +43,8 @@ import math
 import numpy as np
 from scipy.special import ndtri
 
+from ..simulator.structure import spectral_density
+
 __all__ = [
     "levelcut_curve",
     "band_curve",
@@ -70,7 +72,7 @@ def _gauss_legendre(edges: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarr
 def _q_rule() -> tuple[np.ndarray, np.ndarray]:
     # Panels of 0.005/a: sinc(q r) changes by at most 0.3 rad per panel out to r = 60 a.
     q, w = _gauss_legendre(np.linspace(0.0, _Q_CUT, 1601), 8)
-    return q, w * q * q / (1.0 + q**8) ** 2
+    return q, w * q * q * spectral_density(q, 1.0)
 
 
 def _one_minus_sinc(x: np.ndarray) -> np.ndarray:
@@ -129,7 +131,9 @@ def _orthant_terms(h: float, k: float, u: np.ndarray) -> np.ndarray:
     # h^2 + k^2 - 2 h k cos u = (h - k)^2 + 4 h k sin^2(u/2), cos^2 th = sin^2 u. Zero for an infinite level.
     if not (math.isfinite(h) and math.isfinite(k)):
         return np.zeros_like(u)
-    return np.exp(-((h - k) ** 2 + 4.0 * h * k * np.sin(0.5 * u) ** 2) / (2.0 * np.sin(u) ** 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.exp(-((h - k) ** 2 + 4.0 * h * k * np.sin(0.5 * u) ** 2) / (2.0 * np.sin(u) ** 2))
+    return np.where(u > 0, out, 0.0)  # u = 0 only on an empty interval (r = 0): its weight is zero
 
 
 def band_correlation(r: np.ndarray, lo_frac: float, hi_frac: float) -> tuple[np.ndarray, np.ndarray]:
@@ -207,7 +211,7 @@ def _tail(lo: float, hi: float, q: np.ndarray) -> np.ndarray:
     return a_coef * q**-6 + b_coef * q**-8
 
 
-@functools.lru_cache(maxsize=2)
+@functools.lru_cache(maxsize=1)
 def _sinc_matrix(q_bytes: bytes) -> np.ndarray:
     # Reused when many curves are evaluated on the same q (the table build).
     q = np.frombuffer(q_bytes, dtype=np.float64)

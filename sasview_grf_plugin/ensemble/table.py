@@ -103,6 +103,21 @@ class EnsembleTable:
                 raise ValueError("the x coefficients do not match the x knots")
         except (ValueError, TypeError) as exc:
             raise TableError(f"{self.path}: inconsistent spline data ({exc})") from None
+        # Knots, domain and q range must agree: outside its knots' base interval a spline is NaN.
+        x_rng = arrays["x_range"]
+        if x_rng.shape != (2,) or not x_rng[0] < x_rng[1]:
+            raise TableError(f"{self.path}: x_range must be an increasing pair")
+        checks = [("x", tx, x_rng), ("porosity", arrays["t_knots"], ndtri(dom[0:2])),
+                  ("layer_fraction", arrays["nu_knots"], dom[2:4]), ("smoothing (two phases)", arrays["s2_knots"],
+                                                                     dom[4:6]),
+                  ("smoothing (three phases)", arrays["s3_knots"], dom[6:8])]
+        if not (0.0 < dom[0] and dom[1] < 1.0):
+            raise TableError(f"{self.path}: the porosity domain must lie inside (0, 1)")
+        for what, knots, (lo, hi) in checks:
+            if knots.ndim != 1 or knots.size < 8 or np.any(np.diff(knots) < 0):
+                raise TableError(f"{self.path}: the {what} knots must be a sorted vector of at least 8")
+            if not (knots[k] <= lo + 1e-12 and hi - 1e-12 <= knots[-k - 1]):
+                raise TableError(f"{self.path}: the {what} domain [{lo:g}, {hi:g}] exceeds its knots")
         self._tx = tx
         self._bspline = BSpline
         self._ndtri = ndtri
@@ -124,22 +139,35 @@ class EnsembleTable:
                 raise ValueError(f"{name} must be finite, got {v}")
             vals.append(f)
         eps, nu, s = vals
-        lo, hi = self.porosity_range
-        if not lo <= eps <= hi:
-            raise ValueError(f"porosity {eps:g} is outside the table's domain [{lo:g}, {hi:g}]")
+
+        def inside(value: float, rng: tuple[float, float]) -> float | None:
+            # Within 1e-9 (relative) of an edge counts as on it: a fit bound at the edge must not fail
+            # by rounding. The value is clamped onto the edge.
+            lo, hi = rng
+            tol = 1e-9 * max(abs(lo), abs(hi), 1.0)
+            return min(max(value, lo), hi) if lo - tol <= value <= hi + tol else None
+
+        e = inside(eps, self.porosity_range)
+        if e is None:
+            lo, hi = self.porosity_range
+            raise ValueError(f"porosity {eps:.6g} is outside the table's domain [{lo:g}, {hi:g}]")
         if nu == 0.0:
-            lo, hi = self.smoothing2_range
-            if not lo <= s <= hi:
-                raise ValueError(f"smoothing/a = {s:g} is outside the two-phase domain [{lo:g}, {hi:g}] "
+            s_in = inside(s, self.smoothing2_range)
+            if s_in is None:
+                lo, hi = self.smoothing2_range
+                raise ValueError(f"smoothing/a = {s:.6g} is outside the two-phase domain [{lo:g}, {hi:g}] "
                                  f"(smoothing sigma divided by a; raise a or lower the smoothing)")
-        else:
+            return e, nu, s_in
+        n_in = inside(nu, self.layer_range)
+        if n_in is None:
             lo, hi = self.layer_range
-            if not lo <= nu <= hi:
-                raise ValueError(f"layer_fraction {nu:g} is outside the table's domain [{lo:g}, {hi:g}]")
+            raise ValueError(f"layer_fraction {nu:.6g} is outside the table's domain [{lo:g}, {hi:g}]")
+        s_in = inside(s, self.smoothing3_range)
+        if s_in is None:
             lo, hi = self.smoothing3_range
-            if not lo <= s <= hi:
-                raise ValueError(f"smoothing/a = {s:g} is outside the three-phase domain [{lo:g}, {hi:g}] "
-                                 f"(smoothing sigma divided by a; change a or the smoothing)")
+            raise ValueError(f"smoothing/a = {s:.6g} is outside the three-phase domain [{lo:g}, {hi:g}] "
+                             f"(smoothing sigma divided by a; change a or the smoothing)")
+        eps, nu, s = e, n_in, s_in
         return eps, nu, s
 
     # -- evaluation ---------------------------------------------------------------------------

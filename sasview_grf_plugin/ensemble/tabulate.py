@@ -7,7 +7,7 @@ weighted smoothing spline (weights 1/SE^2, smoothing chosen by generalized cross
 multiplied by the control's exact curve: F_X(q) = R_X(q) F_K(q). Outside the bins the ratio is
 continued by the structure's limits:
 
-* below the first bin, R(q) = R0 + R2 q^2 (even in q, as every isotropic curve with an integrable
+* below the first bin, ln R(q) = l0 + l2 q^2 (even in q, as every isotropic curve with an integrable
   correlation function), matched in value and slope;
 * above ``q_fit_max`` (where the voxels start to alias) R is constant for A and B: both curves follow
   Porod's law, and R is the ratio of interface areas; for the layer L it tends to the ratio of its two
@@ -136,11 +136,13 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
     log_aa = np.empty((ne, s2.size, X_NODES.size))
     r_high_a = np.empty((ne, ns))  # high-q ratio of A to its level cut, per node
     for i in range(ne):
-        j_mirror = ne - 1 - i
+        i_mirror = ne - 1 - i
         log_aa[i, 0] = np.log(f_lc[i] / (eps[i] * (1 - eps[i])))
         for j in range(ns):
-            num = np.concatenate([aa[:, i, j], aa[:, j_mirror, j]])
-            den = np.concatenate([lc[:, i], lc[:, j_mirror]])
+            # eps and 1 - eps come from the same fields: pooled per realization (not as independent
+            # samples), and only once at eps = 0.5.
+            num = aa[:, i, j] + (aa[:, i_mirror, j] if i_mirror != i else 0.0)
+            den = lc[:, i] + (lc[:, i_mirror] if i_mirror != i else 0.0)
             log_r, st = ratio_curve(xb, num, den, X_NODES, x_fit)
             stats["aa"].append(st["rel_se_median"])
             r_high_a[i, j] = math.exp(log_r[-1])

@@ -25,7 +25,7 @@ import numpy as np
 from .units import CM_PER_SLD2_NM3, length_to_nm, q_to_per_nm
 
 __all__ = ["StructureKey", "PartialCurves", "partial_curves", "intensity", "cache_info", "clear_cache",
-           "MAX_CACHE_ENTRIES", "SIMULATION_CONTROLS", "realization_scatter"]
+           "MAX_CACHE_ENTRIES", "SIMULATION_CONTROLS"]
 
 # The simulation controls both plugin models end their parameter tables with (sasmodels format).
 SIMULATION_CONTROLS = [
@@ -155,26 +155,6 @@ def partial_curves(key: StructureKey) -> PartialCurves:
         while len(_cache) > MAX_CACHE_ENTRIES:
             _cache.popitem(last=False)
         return value
-
-
-def realization_scatter(q: Any, grid_size: int, voxel_size: float, n_realizations: int = 1) -> np.ndarray:
-    """Relative standard deviation of the simulated I(q) between structure realizations.
-
-    A finite box holds few wave vectors per shell at low q, so curves of different realizations
-    differ there (a real sample's volume does not). With independent mode intensities of
-    exponential distribution (exact for a Gaussian field, close for thresholded ones; checked
-    against simulated realizations to about 30 %), Eq. 4's weighted average has relative variance
-    2 sum_s w_s^2 n_s / (sum_s w_s n_s)^2 (n_s points per shell, +-q pairs identical), divided by the
-    number of realizations averaged. q in 1/Å, voxel size in Å.
-    """
-    from ..simulator.backends import get_backend
-    from ..simulator.grid import fourier_grid
-    from ..simulator.scattering import shell_weights
-
-    n = int(grid_size)
-    w = shell_weights(n, length_to_nm(float(voxel_size)), q_to_per_nm(np.asarray(q, dtype=np.float64)))
-    counts = fourier_grid(get_backend("numpy"), n).counts
-    return np.sqrt(2.0 * (w.multiply(w) @ counts) / n_realizations) / (w @ counts)
 
 
 def cache_info() -> dict[str, int]:

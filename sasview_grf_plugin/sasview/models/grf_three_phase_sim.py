@@ -47,7 +47,7 @@ $w_q(\mathbf{q}_{ijk}) \propto \exp[-2((|\mathbf{q}_{ijk}| - q)/\Delta q)^2] / |
 $\Delta q = 2\pi/(N\Delta x)$, and over ``n_realizations`` structures. It is on an
 absolute scale: $\int_0^\infty q^2 I(q)\,dq = 2\pi^2\,\mathrm{var}(\rho) \times 10^{-4}$
 (up to the grid's resolution), so ``scale`` is a volume fraction as for SasView's
-built-in models. The two-phase model ``grf_two_phase`` is the case $\nu = 0$.
+built-in models. The two-phase model ``grf_two_phase_sim`` is the case $\nu = 0$.
 The SLDs enter only through the partial intensities of the phases, so changing
 them does not re-simulate.
 

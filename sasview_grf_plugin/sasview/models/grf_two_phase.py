@@ -40,7 +40,8 @@ $\sigma > 0$, $F$ comes from a table made by this package's own FFT simulator
 (ratio estimators against the exact level cut on the same random fields, box
 and voxel effects removed; see the package documentation for the accuracy).
 Exact limits hold: a finite plateau at $q \to 0$, Porod's law
-$I \to 2\pi S\,\Delta\rho^2/q^4$ at high $q$, and the Porod invariant
+$I \to 2\pi S\,\Delta\rho^2\times10^{-4}/q^4$ at high $q$ ($S$ the interface area
+per volume in Å$^{-1}$), and the Porod invariant
 $\int_0^\infty q^2 I\,dq = 2\pi^2\epsilon(1-\epsilon)\Delta\rho^2\times10^{-4}$
 (so ``scale`` is a volume fraction as for SasView's built-in models).
 
