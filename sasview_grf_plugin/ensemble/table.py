@@ -18,8 +18,10 @@ log(F_XX / (phi_X (1 - phi_X))) as tensor-product cubic B-splines (C2 in every v
 * the level t = Phi^-1(eps) of the porosity eps (far smoother than eps itself), smoothing s = sigma / a,
   and (for B and L) the layer fraction nu.
 
-Outside the x grid the curve continues by its exact limits: flat below (the q -> 0 plateau; the
-table starts where F is flat to 1e-5) and Porod's law q^-4 above.
+The layer's curve F_LL is tabulated against ln(q d) instead, d = eps nu / S the layer's thickness scale
+(:func:`layer_shift`), so that its thickness fringes line up between nodes. Outside its grid each curve
+continues by its exact limits: flat below (the q -> 0 plateau; the grids start where F is flat to
+1e-5) and Porod's law q^-4 above.
 """
 
 from __future__ import annotations
@@ -34,13 +36,28 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EnsembleTable", "TableError", "load_table", "default_table_path", "DOMAIN_HELP"]
+__all__ = ["EnsembleTable", "TableError", "load_table", "default_table_path", "layer_shift", "DOMAIN_HELP"]
 
 TABLE_FILE = "grf_ensemble_table.npz"
 DOMAIN_HELP = ("porosity in [{e0}, {e1}], layer_fraction in [{n0}, {n1}] (three phases), "
                "smoothing/a in [{s20}, {s21}] (two phases) or [{s30}, {s31}] (three phases)")
 _REQUIRED = ("x_knots", "t_knots", "s2_knots", "s3_knots", "nu_knots", "coef_aa", "coef_bb", "coef_ll",
-             "domain", "x_range")
+             "domain", "x_range", "xl_knots", "xl_range", "spectral_moment")
+
+
+def layer_shift(porosity: float, layer_fraction: float, spectral_moment: float) -> float:
+    """ln(d / a) of the layer's thickness scale d = eps nu / S, S = (2/pi) sqrt(lambda) exp(-t^2/2) the
+    interface area per volume of the level cut (t = Phi^-1(eps), lambda = -rho''(0) a^2).
+
+    The layer's curve is tabulated against ln(q d) = ln(q a) + layer_shift: its thickness fringes
+    then sit at the same place for every node, and interpolating between nodes moves them smoothly
+    instead of blending two fringe patterns.
+    """
+    from scipy.special import ndtri
+
+    t = float(ndtri(porosity))
+    area = 2.0 / math.pi * math.sqrt(spectral_moment) * math.exp(-0.5 * t * t)
+    return math.log(porosity * layer_fraction / area)
 
 
 class TableError(ValueError):
@@ -95,11 +112,10 @@ class EnsembleTable:
         tx = arrays["x_knots"]
         try:
             self._aa = NdBSpline((arrays["t_knots"], arrays["s2_knots"]), arrays["coef_aa"], k)
-            # B and L share their knots: one spline with two trailing columns, one evaluation for both.
-            self._bl = NdBSpline((arrays["t_knots"], arrays["nu_knots"], arrays["s3_knots"]),
-                                 np.stack([arrays["coef_bb"], arrays["coef_ll"]], axis=-1), k)
-            nx = tx.size - k - 1
-            if not (arrays["coef_aa"].shape[-1] == arrays["coef_bb"].shape[-1] == arrays["coef_ll"].shape[-1] == nx):
+            self._bb = NdBSpline((arrays["t_knots"], arrays["nu_knots"], arrays["s3_knots"]), arrays["coef_bb"], k)
+            self._ll = NdBSpline((arrays["t_knots"], arrays["nu_knots"], arrays["s3_knots"]), arrays["coef_ll"], k)
+            if not (arrays["coef_aa"].shape[-1] == arrays["coef_bb"].shape[-1] == tx.size - k - 1
+                    and arrays["coef_ll"].shape[-1] == arrays["xl_knots"].size - k - 1):
                 raise ValueError("the x coefficients do not match the x knots")
         except (ValueError, TypeError) as exc:
             raise TableError(f"{self.path}: inconsistent spline data ({exc})") from None
@@ -107,7 +123,11 @@ class EnsembleTable:
         x_rng = arrays["x_range"]
         if x_rng.shape != (2,) or not x_rng[0] < x_rng[1]:
             raise TableError(f"{self.path}: x_range must be an increasing pair")
-        checks = [("x", tx, x_rng), ("porosity", arrays["t_knots"], ndtri(dom[0:2])),
+        xl_rng = arrays["xl_range"]
+        if xl_rng.shape != (2,) or not xl_rng[0] < xl_rng[1]:
+            raise TableError(f"{self.path}: xl_range must be an increasing pair")
+        checks = [("x", tx, x_rng), ("layer x", arrays["xl_knots"], xl_rng),
+                  ("porosity", arrays["t_knots"], ndtri(dom[0:2])),
                   ("layer_fraction", arrays["nu_knots"], dom[2:4]), ("smoothing (two phases)", arrays["s2_knots"],
                                                                      dom[4:6]),
                   ("smoothing (three phases)", arrays["s3_knots"], dom[6:8])]
@@ -119,6 +139,9 @@ class EnsembleTable:
             if not (knots[k] <= lo + 1e-12 and hi - 1e-12 <= knots[-k - 1]):
                 raise TableError(f"{self.path}: the {what} domain [{lo:g}, {hi:g}] exceeds its knots")
         self._tx = tx
+        self._txl = arrays["xl_knots"]
+        self.xl_range = (float(xl_rng[0]), float(xl_rng[1]))
+        self._lambda = float(arrays["spectral_moment"])
         self._bspline = BSpline
         self._ndtri = ndtri
         self._lock = threading.Lock()
@@ -171,8 +194,8 @@ class EnsembleTable:
         return eps, nu, s
 
     # -- evaluation ---------------------------------------------------------------------------
-    def _spline(self, eps: float, nu: float, s: float) -> Any:
-        """The x-spline of ln(F / (phi (1 - phi))) with columns AA (two phases) or AA, BB, LL."""
+    def _spline(self, eps: float, nu: float, s: float) -> tuple[Any, Any]:
+        """x-splines of ln(F / (phi (1 - phi))): columns AA (and BB) over ln(q a), and LL over ln(q d)."""
         key = (eps, nu, s)
         with self._lock:
             hit = self._cache.get(key)
@@ -180,14 +203,27 @@ class EnsembleTable:
             return hit
         t = float(self._ndtri(eps))
         cols = self._aa([[t, s]])[0][:, None]
+        layer = None
         if nu != 0.0:
-            cols = np.concatenate([cols, self._bl([[t, nu, s]])[0]], axis=1)
-        out = self._bspline(self._tx, cols, 3, extrapolate=False)
+            cols = np.concatenate([cols, self._bb([[t, nu, s]])[0][:, None]], axis=1)
+            layer = self._bspline(self._txl, self._ll([[t, nu, s]])[0], 3, extrapolate=False)
+        out = (self._bspline(self._tx, cols, 3, extrapolate=False), layer)
         with self._lock:
             if len(self._cache) > 256:
                 self._cache.clear()
             self._cache[key] = out
         return out
+
+    @staticmethod
+    def _log_curve(spline: Any, x: np.ndarray, x_range: tuple[float, float]) -> np.ndarray:
+        # Flat below the grid (the q -> 0 plateau), Porod's law q^-4 above it.
+        x0, x1 = x_range
+        logs = spline(np.clip(x, x0, x1))
+        high = x > x1
+        if np.any(high):
+            drop = 4.0 * (x1 - x[high])
+            logs[high] += drop[:, None] if logs.ndim == 2 else drop
+        return logs
 
     def partials(self, qa: Any, porosity: float, layer_fraction: float = 0.0,
                  smoothing: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -199,19 +235,18 @@ class EnsembleTable:
         qa = np.asarray(qa, dtype=np.float64)
         if qa.size and (not np.all(np.isfinite(qa)) or np.any(qa < 0)):
             raise ValueError("q must be finite and >= 0")
-        x0, x1 = self.x_range
         with np.errstate(divide="ignore"):
             x = np.log(qa.ravel())
-        logs = self._spline(eps, nu, s)(np.clip(x, x0, x1))
-        high = x > x1
-        if np.any(high):
-            logs[high] += (4.0 * (x1 - x[high]))[:, None]  # Porod's law beyond the table
-        phis = [eps] if nu == 0.0 else [eps, eps * (1.0 - nu), eps * nu]
-        curves = np.exp(logs) * np.array([p * (1.0 - p) for p in phis])
-        f_aa = curves[:, 0].reshape(qa.shape)
+        main, layer = self._spline(eps, nu, s)
+        logs = self._log_curve(main, x, self.x_range)
+        f_aa = (np.exp(logs[:, 0]) * (eps * (1.0 - eps))).reshape(qa.shape)
         if nu == 0.0:
             return f_aa, f_aa, np.zeros_like(f_aa)
-        return f_aa, curves[:, 1].reshape(qa.shape), curves[:, 2].reshape(qa.shape)
+        phi_b, phi_l = eps * (1.0 - nu), eps * nu
+        f_bb = (np.exp(logs[:, 1]) * (phi_b * (1.0 - phi_b))).reshape(qa.shape)
+        log_l = self._log_curve(layer, x + layer_shift(eps, nu, self._lambda), self.xl_range)
+        f_ll = (np.exp(log_l) * (phi_l * (1.0 - phi_l))).reshape(qa.shape)
+        return f_aa, f_bb, f_ll
 
     def intensity(self, qa: Any, porosity: float, layer_fraction: float, smoothing: float,
                   d_pore: float, d_layer: float) -> np.ndarray:

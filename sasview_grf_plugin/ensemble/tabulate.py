@@ -32,15 +32,20 @@ import numpy as np
 from scipy.special import ndtri
 
 from .build import bin_geometry, load_sums
-from .levelcut import band_curve, interface_area, levelcut_curve
-from .table import TABLE_FILE
+from .levelcut import band_curve, interface_area, levelcut_curve, spectral_moment
+from .table import TABLE_FILE, layer_shift
 
 __all__ = ["tabulate", "ratio_curve", "X_NODES", "Q_FIT_MAX"]
 
 #: ln(q a) nodes of the table: q a from 1e-3 (F flat to 1e-5 there) to 1e3 (Porod's law to 1e-4).
 X_NODES = np.linspace(math.log(1e-3), math.log(1e3), 361)
+#: Node spacing of the layer's grid in ln(q d) (d = the layer's thickness scale, see layer_shift).
+DX = float(X_NODES[1] - X_NODES[0])
 #: Above this q a the voxels of the default build (a/8) alias; the ratio is continued as a constant.
 Q_FIT_MAX = 10.0
+
+
+LAMBDA = spectral_moment()
 
 
 def ratio_curve(x_bins: np.ndarray, num: np.ndarray, den: np.ndarray, x_nodes: np.ndarray,
@@ -73,7 +78,8 @@ def ratio_curve(x_bins: np.ndarray, num: np.ndarray, den: np.ndarray, x_nodes: n
     return out, stats
 
 
-def _layer_high_q(log_r: np.ndarray, r_a: float, r_b: float, x_fit: float, eps: float, phi_b: float) -> np.ndarray:
+def _layer_high_q(x_nodes: np.ndarray, log_r: np.ndarray, r_a: float, r_b: float, x_fit: float, eps: float,
+                  phi_b: float) -> np.ndarray:
     """ln R of the layer (against the band) with its high-q continuation.
 
     At high q the layer's two interfaces scatter independently (the cross term of A and B decays):
@@ -85,10 +91,10 @@ def _layer_high_q(log_r: np.ndarray, r_a: float, r_b: float, x_fit: float, eps: 
     """
     s_a, s_b = interface_area(eps), interface_area(phi_b)
     r_inf = (r_a * s_a + r_b * s_b) / (s_a + s_b)
-    high = X_NODES > x_fit
-    r_fit = math.exp(float(np.interp(x_fit, X_NODES, log_r)))
+    high = x_nodes > x_fit
+    r_fit = math.exp(float(np.interp(x_fit, x_nodes, log_r)))
     out = log_r.copy()
-    out[high] = np.log(r_inf + (r_fit - r_inf) * np.exp(2.0 * (x_fit - X_NODES[high])))
+    out[high] = np.log(r_inf + (r_fit - r_inf) * np.exp(2.0 * (x_fit - x_nodes[high])))
     return out
 
 
@@ -148,28 +154,33 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
             r_high_a[i, j] = math.exp(log_r[-1])
             log_aa[i, j + 1] = log_r + np.log(f_lc[i] / (eps[i] * (1 - eps[i])))
     log_bb = np.empty((ne, nn, ns, X_NODES.size))
-    log_ll = np.empty_like(log_bb)
+    shifts = [layer_shift(e, v, LAMBDA) for e in eps for v in nus]
+    xl_nodes = np.arange(X_NODES[0] + min(shifts), X_NODES[-1] + max(shifts) + DX / 2, DX)
+    log_ll = np.empty((ne, nn, ns, xl_nodes.size))
     for i in range(ne):
         for m in range(nn):
             phi_b = eps[i] * (1 - nus[m])
             phi_l = eps[i] * nus[m]
             log_fb = np.log(levelcut_curve(q_nodes, phi_b) / (phi_b * (1 - phi_b)))
-            log_fl = np.log(band_curve(q_nodes, phi_b, eps[i]) / (phi_l * (1 - phi_l)))
+            # The layer's curve on ln(q d) nodes: its thickness fringes line up between nodes.
+            x_layer = xl_nodes - layer_shift(eps[i], nus[m], LAMBDA)
+            log_fl = np.log(band_curve(np.exp(x_layer), phi_b, eps[i]) / (phi_l * (1 - phi_l)))
             for j in range(ns):
                 log_r, st = ratio_curve(xb, bb[:, i, j, m], lb[:, i, m], X_NODES, x_fit)
                 stats["bb"].append(st["rel_se_median"])
                 r_high_b = math.exp(log_r[-1])
                 log_bb[i, m, j] = log_r + log_fb
-                log_r, st = ratio_curve(xb, ll[:, i, j, m], band[:, i, m], X_NODES, x_fit)
+                log_r, st = ratio_curve(xb, ll[:, i, j, m], band[:, i, m], x_layer, x_fit)
                 stats["ll"].append(st["rel_se_median"])
-                log_ll[i, m, j] = _layer_high_q(log_r, r_high_a[i, j], r_high_b, x_fit, eps[i], phi_b) + log_fl
+                log_ll[i, m, j] = _layer_high_q(x_layer, log_r, r_high_a[i, j], r_high_b, x_fit, eps[i],
+                                                phi_b) + log_fl
 
     # Porosity enters as the level t = Phi^-1(eps): the curves are far smoother in t than in eps
     # (interpolating the exact level cut between the nodes: 2e-4 in t, 4e-3 in eps).
     t_nodes = ndtri(eps)
     (te, ts2, tx), c_aa = _interp_coefficients(log_aa, [t_nodes, s2, X_NODES])
     (_, tnu, ts3, _), c_bb = _interp_coefficients(log_bb, [t_nodes, nus, s3, X_NODES])
-    _, c_ll = _interp_coefficients(log_ll, [t_nodes, nus, s3, X_NODES])
+    (_, _, _, txl), c_ll = _interp_coefficients(log_ll, [t_nodes, nus, s3, xl_nodes])
     domain = np.array([eps[0], eps[-1], nus[0], nus[-1], 0.0, s3[-1], s3[0], s3[-1]])
     meta = {"spec": spec.to_dict(), "realizations": n_real, "q_fit_max": Q_FIT_MAX}
     out = Path(out)
@@ -178,7 +189,9 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
     tmp = out / (TABLE_FILE + ".tmp.npz")
     np.savez_compressed(tmp, x_knots=tx, t_knots=te, s2_knots=ts2, s3_knots=ts3, nu_knots=tnu,
                         coef_aa=c_aa, coef_bb=c_bb, coef_ll=c_ll, domain=domain,
-                        x_range=np.array([X_NODES[0], X_NODES[-1]]), meta=np.array(json.dumps(meta)))
+                        x_range=np.array([X_NODES[0], X_NODES[-1]]), xl_knots=txl,
+                        xl_range=np.array([xl_nodes[0], xl_nodes[-1]]), spectral_moment=np.array(LAMBDA),
+                        meta=np.array(json.dumps(meta)))
     os.replace(tmp, table_path)
     digest = hashlib.sha256(table_path.read_bytes()).hexdigest()
     card = {
