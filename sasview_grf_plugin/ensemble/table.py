@@ -112,8 +112,11 @@ class EnsembleTable:
         tx = arrays["x_knots"]
         try:
             self._aa = NdBSpline((arrays["t_knots"], arrays["s2_knots"]), arrays["coef_aa"], k)
-            self._bb = NdBSpline((arrays["t_knots"], arrays["nu_knots"], arrays["s3_knots"]), arrays["coef_bb"], k)
-            self._ll = NdBSpline((arrays["t_knots"], arrays["nu_knots"], arrays["s3_knots"]), arrays["coef_ll"], k)
+            # B and L share their parameter knots: one spline whose trailing axis holds both x-coefficient
+            # vectors, one evaluation for both.
+            self._n_bb = arrays["coef_bb"].shape[-1]
+            self._bl = NdBSpline((arrays["t_knots"], arrays["nu_knots"], arrays["s3_knots"]),
+                                 np.concatenate([arrays["coef_bb"], arrays["coef_ll"]], axis=-1), k)
             if not (arrays["coef_aa"].shape[-1] == arrays["coef_bb"].shape[-1] == tx.size - k - 1
                     and arrays["coef_ll"].shape[-1] == arrays["xl_knots"].size - k - 1):
                 raise ValueError("the x coefficients do not match the x knots")
@@ -204,10 +207,12 @@ class EnsembleTable:
         t = float(self._ndtri(eps))
         cols = self._aa([[t, s]])[0][:, None]
         layer = None
+        make = self._bspline.construct_fast  # knots were checked on load
         if nu != 0.0:
-            cols = np.concatenate([cols, self._bb([[t, nu, s]])[0][:, None]], axis=1)
-            layer = self._bspline(self._txl, self._ll([[t, nu, s]])[0], 3, extrapolate=False)
-        out = (self._bspline(self._tx, cols, 3, extrapolate=False), layer)
+            both = self._bl([[t, nu, s]])[0]
+            cols = np.concatenate([cols, both[: self._n_bb, None]], axis=1)
+            layer = make(self._txl, both[self._n_bb:], 3, extrapolate=False)
+        out = (make(self._tx, cols, 3, extrapolate=False), layer)
         with self._lock:
             if len(self._cache) > 256:
                 self._cache.clear()
@@ -264,10 +269,14 @@ _tables_lock = threading.Lock()
 
 def load_table(path: str | os.PathLike | None = None) -> EnsembleTable:
     """The table at ``path`` (default: shipped), loaded once per process (thread-safe)."""
-    p = str(Path(path).resolve()) if path is not None else str(default_table_path())
+    if path is None:
+        shipped = _tables.get("")  # the models' hot path: no path resolution once loaded
+        if shipped is not None:
+            return shipped
+    p = str(Path(path).resolve()) if path is not None else ""
     with _tables_lock:
         t = _tables.get(p)
         if t is None:
-            t = EnsembleTable(p)
+            t = EnsembleTable(p or None)
             _tables[p] = t
         return t
