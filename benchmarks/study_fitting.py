@@ -74,14 +74,14 @@ def main() -> None:
     print(f"\n{date.today()} {platform.machine()} cores={os.cpu_count()} case={case.name} n={args.n} "
           f"method={args.method}")
     print(f"{'mode':<14}{'success':>9}{'median |da|/a':>15}{'median |d frac|':>17}{'median chi2':>13}"
-          f"{'median sims':>13}{'median s':>10}")
+          f"{'median evals':>13}{'median s':>10}")
     for mode in MODES:
         sel = [r for r in rows if r["mode"] == mode]
         print(f"{mode:<14}{sum(r['success'] for r in sel):>5}/{len(sel):<3}"
               f"{statistics.median(r['err_a'] for r in sel):>15.3f}"
               f"{statistics.median(r['err_fraction'] for r in sel):>17.3f}"
               f"{statistics.median(r['chi2'] for r in sel):>13.3g}"
-              f"{statistics.median(r['simulations'] for r in sel):>13.0f}"
+              f"{statistics.median(r['evaluations'] for r in sel):>13.0f}"
               f"{statistics.median(r['wall_time'] for r in sel):>10.2f}")
     seed_ok = {r["i"] for r in rows if r["mode"] == "seed" and r["success"]}
     conv_fail = {r["i"] for r in rows if r["mode"] == "conventional" and not r["success"]}
