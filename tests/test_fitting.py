@@ -158,10 +158,12 @@ def test_lm_from_the_defaults_recovers_20_measurements():
 
 @pytest.mark.slow
 def test_dream_credible_intervals_cover_the_truth():
-    # 68 % credible intervals of a and porosity from DREAM contain the truth in 55-80 % of the cases
-    # (binomial: with 20 x 2 intervals at 68 %, 55-80 % holds with probability ~0.93).
+    # 68 % credible intervals of a and porosity from DREAM contain the truth in 55-80 % of the cases. DREAM
+    # is random (bumps draws from NumPy's global state and compiled code): with 60 curves, 120 intervals,
+    # the binomial spread of the hit rate at 68 % is 4.3 %, so the window is about 3 sigma wide on each
+    # side (a and porosity of one curve are correlated, which widens the spread somewhat).
     hits = total = 0
-    for truth, data in _ludox_like_measurements(20, seed=11):
+    for truth, data in _ludox_like_measurements(60, seed=11):
         r = fit_curve(data, "two_phase_low", mode="conventional", method="dream", name="sim")  # default steps
         for k in ("a", "porosity"):
             lo, hi = r.posterior["parameters"][k]["ci68"]
