@@ -137,7 +137,7 @@ def bin_geometry(spec: EnsembleSpec) -> tuple[np.ndarray, np.ndarray]:
 
 def _soft_indicator(xp: Any, f: Any, grad: Any, t: Any, dtype: Any = np.float32) -> Any:
     # Partial volume of a one-voxel linear ramp across the level set f = t (f below t is "inside"). The
-    # levels need float64 (see _threshold_field); an indicator whose spectrum is only binned does not,
+    # levels need float64 (see _threshold_kernel); an indicator whose spectrum is only binned does not,
     # and float32 halves the cost of its FFT.
     out = (t - f) / grad
     out += 0.5
@@ -158,7 +158,7 @@ def _grad_norm(xp: Any, f: Any) -> Any:
 
 
 #: Tie-breaking levels of the thresholded field: primary smoothing sigma, then 4 sigma and 16 sigma with
-#: these weights (see :func:`_threshold_field`).
+#: these weights (see :func:`_threshold_kernel`).
 _TIE_LEVELS = ((1.0, 1.0), (4.0, 1e-6), (16.0, 1e-12))
 
 
@@ -178,8 +178,9 @@ def _sampled_gaussian(be: Any, n: int, sigma_vox: float) -> Any:
     return k[:, None, None] * k[None, :, None] * kh[None, None, :]
 
 
-def _threshold_field(be: Any, f_pore: Any, sigma_vox: float, n: int) -> Any:
-    """The float64 field whose quantiles are pore, layer and solid.
+def _threshold_kernel(be: Any, n: int, sigma_vox: float) -> Any:
+    """Half-space kernel that turns the pore indicator's spectrum into the float64 field whose quantiles
+    are pore, layer and solid.
 
     The simulator thresholds psi'' = G_sigma * (binary that is 0 on the pore), lowest values = pore. Deep
     inside the pore psi'' is a Gaussian tail that float32 (the simulator) or float64 round-off flattens
@@ -187,13 +188,14 @@ def _threshold_field(be: Any, f_pore: Any, sigma_vox: float, n: int) -> Any:
     round-off noise. In exact arithmetic the tail orders points by their distance from the solid; we
     keep that order by adding the same binary smoothed at 4 sigma and 16 sigma with weights 1e-6 and
     1e-12, below the primary field's resolved variation and above the round-off of the level before.
-    The sign makes the lowest values the pore, as in the simulator.
+    Smoothing is linear, so the three levels are one kernel and one inverse FFT. The sign makes the
+    lowest values the pore, as in the simulator.
     """
-    field = None
+    kernel = None
     for factor, weight in _TIE_LEVELS:
-        part = be.irfftn(f_pore * (-weight * _sampled_gaussian(be, n, factor * sigma_vox)), n)
-        field = part if field is None else field + part
-    return field
+        part = (-weight) * _sampled_gaussian(be, n, factor * sigma_vox)
+        kernel = part if kernel is None else kernel + part
+    return kernel
 
 
 def compute_realization(spec: EnsembleSpec, r: int, backend: str = "numpy") -> dict[str, np.ndarray]:
@@ -218,7 +220,7 @@ def compute_realization(spec: EnsembleSpec, r: int, backend: str = "numpy") -> d
         return to_bin @ (grid.shell_sums(spectrum, squared_magnitude=True) * norm)
 
     psi = gaussian_random_field(cfg, 1.0, seed=child_seed(np.random.SeedSequence(spec.seed), r), backend=be)
-    # float64 from here: the smoothed fields resolve Gaussian tails down to ~1e-13 (see _threshold_field).
+    # float64 from here: the smoothed fields resolve Gaussian tails down to ~1e-13 (see _threshold_kernel).
     psi = psi.astype(np.float64)
     grad_psi = _grad_norm(xp, psi)
     sorted_psi = xp.sort(psi.ravel())
@@ -235,6 +237,8 @@ def compute_realization(spec: EnsembleSpec, r: int, backend: str = "numpy") -> d
         k = min(max(int(round(frac * n3)), 1), n3 - 1)
         return 0.5 * (sorted_values[k - 1] + sorted_values[k])
 
+    # The thresholding kernels depend on the smoothing only: made once per realization.
+    kernels = [_threshold_kernel(be, n, s * spec.voxels_per_a) for s in spec.smoothing]
     for i, eps in enumerate(spec.porosity):
         # The level cut in float64: its smoothed spectrum defines the thresholded field's deep tails.
         f_lc64 = be.rfftn(_soft_indicator(xp, psi, grad_psi, quantile(sorted_psi, eps), np.float64))
@@ -246,8 +250,8 @@ def compute_realization(spec: EnsembleSpec, r: int, backend: str = "numpy") -> d
             f_lb -= f_lc
             band[i, m] = binned(f_lb)
             del f_lb
-        for j, s in enumerate(spec.smoothing):
-            smooth = _threshold_field(be, f_lc64, s * spec.voxels_per_a, n)
+        for j, kernel in enumerate(kernels):
+            smooth = be.irfftn(f_lc64 * kernel, n)
             grad = _grad_norm(xp, smooth)
             srt = xp.sort(smooth.ravel())
             chi_a = _soft_indicator(xp, smooth, grad, quantile(srt, eps))

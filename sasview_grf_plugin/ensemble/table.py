@@ -36,11 +36,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["EnsembleTable", "TableError", "load_table", "default_table_path", "layer_shift", "DOMAIN_HELP"]
+__all__ = ["EnsembleTable", "TableError", "load_table", "default_table_path", "layer_shift"]
 
 TABLE_FILE = "grf_ensemble_table.npz"
-DOMAIN_HELP = ("porosity in [{e0}, {e1}], layer_fraction in [{n0}, {n1}] (three phases), "
-               "smoothing/a in [{s20}, {s21}] (two phases) or [{s30}, {s31}] (three phases)")
 _REQUIRED = ("x_knots", "t_knots", "s2_knots", "s3_knots", "nu_knots", "coef_aa", "coef_bb", "coef_ll",
              "domain", "x_range", "xl_knots", "xl_range", "spectral_moment")
 
@@ -151,11 +149,6 @@ class EnsembleTable:
         self._cache: dict[tuple[float, ...], Any] = {}
 
     # -- domain -------------------------------------------------------------------------------
-    def domain_text(self) -> str:
-        return DOMAIN_HELP.format(e0=self.porosity_range[0], e1=self.porosity_range[1], n0=self.layer_range[0],
-                                  n1=self.layer_range[1], s20=self.smoothing2_range[0], s21=self.smoothing2_range[1],
-                                  s30=self.smoothing3_range[0], s31=self.smoothing3_range[1])
-
     def check(self, porosity: float, layer_fraction: float, smoothing: float) -> tuple[float, float, float]:
         """Validate dimensionless parameters (smoothing = sigma/a); ``ValueError`` names the limit."""
         vals = []
