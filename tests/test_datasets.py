@@ -135,7 +135,8 @@ def test_sigkill_midway_then_resume_gives_identical_data(tmp_path):
     progress = killed / ".progress"
     deadline = time.time() + 120
     while time.time() < deadline and proc.poll() is None:
-        if progress.exists() and len(list(progress.glob("chunk-*"))) >= 5:
+        # Count finished markers only: a "chunk-N.tmp" is a marker still being written.
+        if progress.exists() and len([m for m in progress.glob("chunk-*") if not m.suffix]) >= 5:
             break
         time.sleep(0.005)
     assert proc.poll() is None, f"generation ended before it could be killed: {proc.stderr.read().decode()}"
