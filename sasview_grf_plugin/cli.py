@@ -217,6 +217,41 @@ def _cmd_install_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_export_plugin(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "export-plugin",
+        help="write standalone model files for SasView installs without this package",
+        description="Write grf_two_phase.py and grf_three_phase.py (the ensemble-mean models) as self-contained "
+                    "model files that need only NumPy, SciPy and sasmodels, with their table file "
+                    "grf_ensemble_table.npz beside them: for the SasView installer apps, which cannot import "
+                    "this package. Add them with SasView's plugin manager, or write straight into SasView's "
+                    "plugin folder (--standalone with that folder). The _sim models need the package and are not "
+                    "exported.",
+        formatter_class=_Formatter,
+    )
+    p.add_argument("--standalone", type=Path, required=True, metavar="DIR",
+                   help="folder to write the two model files and the table file into (created if needed)")
+    p.add_argument("--force", action="store_true", help="overwrite foreign files of the same name")
+    p.set_defaults(func=_cmd_export_plugin)
+
+
+def _cmd_export_plugin(args: argparse.Namespace) -> int:
+    from .sasview.install import sasview_plugin_dir
+    from .sasview.standalone import export_standalone
+
+    written = export_standalone(args.standalone, force=args.force)
+    for path in written:
+        print(f"wrote {path}")
+    plugin_dir = sasview_plugin_dir()
+    if args.standalone.resolve() != plugin_dir.resolve():
+        print(f"In SasView: Fitting > Manage Custom Models > Add file..., choose {written[0].name} and "
+              f"{written[1].name} from {args.standalone}; or copy all three files into {plugin_dir}. "
+              "Keep the table file where it is (or beside the models). Then restart SasView.")
+    else:
+        print("Restart SasView to load them: Fitting perspective, category 'Plugin Models'.")
+    return 0
+
+
 def _add_ml(sub: argparse._SubParsersAction) -> None:
     t = sub.add_parser(
         "train",
@@ -261,10 +296,12 @@ def _add_ml(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
+    from ._deps import check_xgboost
     from .datasets import load_dataset
     from .ml import settings_for
     from .ml.pipeline import train_bundle
 
+    check_xgboost(args.device)
     train, val = load_dataset(args.train), load_dataset(args.val)
     test = load_dataset(args.test) if args.test else None
     preset = args.defaults or (train.spec.config.name if train.spec.config.name in ("compact", "paper") else "compact")
@@ -364,7 +401,8 @@ def _add_zoo(sub: argparse._SubParsersAction) -> None:
                         formatter_class=_Formatter)
     b.add_argument("--preset", default="compact", help="simulation preset")
     b.add_argument("--work", type=Path, default=Path("zoo-work"), help="folder for the datasets")
-    b.add_argument("--out", type=Path, default=None, help="bundle folder (default: the package's shipped bundles)")
+    b.add_argument("--out", type=Path, default=None,
+                   help="bundle folder (default: the user's data folder, where 'predict --case' finds them)")
     b.add_argument("--cases", nargs="+", default=None, help="subset of cases (default: all four)")
     b.add_argument("--workers", type=int, default=None, help="local worker processes for dataset generation")
     b.add_argument("--scheduler", default=None, help="Dask scheduler address for dataset generation")
@@ -570,6 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_simulate(sub)
     _add_dataset(sub)
     _add_install_plugins(sub)
+    _add_export_plugin(sub)
     _add_ml(sub)
     _add_zoo(sub)
     _add_fit(sub)

@@ -3,10 +3,15 @@
 Units: the models' q grid is in 1/nm, a in nm.
 """
 
-from .bundle import BundleError, read_bundle
-from .features import FeatureScaler
-from .predictor import Prediction, Predictor, load_predictor, shipped_bundles
-from .training import COMPACT_PARAMS, PAPER_PARAMS, TABLE1_RANGES, TrainingSettings, settings_for
+from .._deps import check_xgboost
+
+# Before anything here can import XGBoost: two XGBoost distributions in one environment break it (see _deps).
+check_xgboost()
+
+from .bundle import BundleError, read_bundle  # noqa: E402
+from .features import FeatureScaler  # noqa: E402
+from .predictor import Prediction, Predictor, load_predictor, shipped_bundles  # noqa: E402
+from .training import COMPACT_PARAMS, PAPER_PARAMS, TABLE1_RANGES, TrainingSettings, settings_for  # noqa: E402
 
 __all__ = [
     "BundleError",

@@ -22,7 +22,8 @@ from .bundle import Bundle, BundleError, read_bundle
 from .features import log_features
 from .forest import FlatForest
 
-__all__ = ["Predictor", "Prediction", "load_predictor", "shipped_bundles", "ENGINES", "FLAT_MAX_CURVES"]
+__all__ = ["Predictor", "Prediction", "load_predictor", "resolve_bundle", "shipped_bundles", "ENGINES",
+           "FLAT_MAX_CURVES"]
 # A curve is outside the domain when more than this fraction of its features leave the training envelope.
 OUTSIDE_TOLERANCE = 0.05
 ENGINES = ("auto", "flat", "xgboost")
@@ -225,17 +226,65 @@ class Predictor:
         return Prediction(values, lower, upper, self.level, in_domain, outside, warnings)
 
 
-def load_predictor(bundle_or_case: str | os.PathLike, engine: str = "auto") -> Predictor:
-    """Load a bundle directory, or a shipped bundle by case name (e.g. ``"three_phase_high"``).
+def resolve_bundle(bundle_or_case: str | os.PathLike) -> Path:
+    """The bundle directory that ``bundle_or_case`` names.
 
-    ``engine``: ``"auto"`` (default), ``"flat"`` or ``"xgboost"``; see :class:`Predictor`.
+    Rules, so that a name never silently picks another bundle than the user meant:
+
+    * a path — a :class:`os.PathLike`, or a string with a path separator (``./two_phase_low``,
+      ``/data/bundles/x``) — is that directory, even if its last part is a case name;
+    * a bare name (``"three_phase_high"``) is a user-built bundle of that name in
+      :func:`~sasview_grf_plugin.userdata.user_bundle_dir` (``sasview-grf zoo build`` writes there), else
+      the shipped one; a bare name that is also a directory in the current folder is refused, naming
+      both candidates, unless no named bundle exists (then it is that directory).
+
+    Raises
+    ------
+    BundleError
+        If nothing matches, or a bare name is ambiguous.
     """
+    from ..userdata import user_bundle_dir
+
+    key = os.fspath(bundle_or_case)
+    seps = {os.sep, os.altsep} - {None}
+    if not isinstance(bundle_or_case, str) or any(sep in key for sep in seps):
+        path = Path(key)
+        if not path.exists():
+            raise BundleError(f"bundle directory {key} does not exist")
+        return path
+    named = []
+    user = user_bundle_dir() / key
+    if key not in ("", ".", "..") and (user / "card.json").is_file():
+        named.append(("user-built", user))
     shipped = shipped_bundles()
-    key = str(bundle_or_case)
     if key in shipped:
-        return Predictor(read_bundle(shipped[key]), engine)
-    path = Path(key)
-    if path.exists():
-        return Predictor(read_bundle(path), engine)
-    known = ", ".join(shipped) or "none are shipped in this installation"
-    raise BundleError(f"{key!r} is neither a bundle directory nor a shipped case (shipped: {known})")
+        named.append(("shipped", shipped[key]))
+    local = Path(key)
+    if named and local.is_dir():
+        kind, where = named[0]
+        raise BundleError(f"{key!r} is ambiguous: the directory {local.resolve()} and the {kind} bundle {where}; "
+                          f"give the directory as ./{key}, or the bundle's full path")
+    if named:
+        return named[0][1]
+    if local.exists():
+        return local
+    known = ", ".join(sorted(set(shipped) | {p.name for p in _user_bundles()})) or "none"
+    raise BundleError(f"{key!r} is neither a bundle directory nor a bundle name (user-built in {user_bundle_dir()}"
+                      f" or shipped; known: {known})")
+
+
+def _user_bundles() -> list[Path]:
+    from ..userdata import user_bundle_dir
+
+    root = user_bundle_dir()
+    return [p for p in sorted(root.iterdir()) if (p / "card.json").is_file()] if root.is_dir() else []
+
+
+def load_predictor(bundle_or_case: str | os.PathLike, engine: str = "auto") -> Predictor:
+    """Load a bundle directory, or a bundle by case name (e.g. ``"three_phase_high"``).
+
+    Names resolve as :func:`resolve_bundle` says: user-built bundles (``sasview-grf zoo build``) before the
+    shipped ones, and a path always as a path. ``engine``: ``"auto"`` (default), ``"flat"`` or
+    ``"xgboost"``; see :class:`Predictor`.
+    """
+    return Predictor(read_bundle(resolve_bundle(bundle_or_case)), engine)

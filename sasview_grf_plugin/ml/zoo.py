@@ -2,9 +2,11 @@
 and the report behind ``docs/model-zoo.md`` (Table 2 metrics, parity plots, coverage, the case study).
 
 ``build_zoo`` generates the datasets (resuming any that exist), trains each case whose bundle
-is missing or fails verification, and writes bundles into ``out`` (by default the package's
-``ml/bundles`` folder, from which :func:`~sasview_grf_plugin.ml.load_predictor` loads them by
-case name).
+is missing or fails verification, and writes bundles into ``out`` (by default the user's data folder,
+:func:`~sasview_grf_plugin.userdata.user_bundle_dir`, from which :func:`~sasview_grf_plugin.ml.load_predictor`
+loads them by case name before the shipped ones; never into the installed package, which may be read-only
+and is replaced by an upgrade). The shipped bundles are remade with ``out`` set to the source tree's
+``sasview_grf_plugin/ml/bundles``.
 """
 
 from __future__ import annotations
@@ -52,7 +54,10 @@ def zoo_train_size(config: Any, case: str) -> int:
 
 
 def default_bundle_dir() -> Path:
-    return Path(__file__).with_name("bundles")
+    """Where ``build_zoo`` writes by default: the user's bundle folder (see :mod:`sasview_grf_plugin.userdata`)."""
+    from ..userdata import user_bundle_dir
+
+    return user_bundle_dir()
 
 
 def zoo_settings(preset: str, device: str = "cpu", seed: int = 0) -> TrainingSettings:
@@ -80,8 +85,10 @@ def build_zoo(preset: str = "compact", work: str | os.PathLike = "zoo-work", out
     ``n_train`` overrides the training-split size (default: :func:`zoo_train_size`; an existing
     training set grows to it, a bundle trained on another size is retrained). Returns {case: bundle path}.
     """
+    from .._deps import check_xgboost
     from .pipeline import train_bundle
 
+    check_xgboost(device)  # before hours of simulation: --device cuda needs the CUDA-enabled XGBoost
     cfg = get_preset(preset)
     if n_train is not None and (isinstance(n_train, bool) or not isinstance(n_train, int) or n_train < 2):
         raise ValueError(f"n_train must be an integer >= 2, got {n_train!r}")

@@ -73,7 +73,12 @@ Authorship and Verification
 import numpy as np
 from numpy import inf
 
-from sasview_grf_plugin.ensemble.table import load_table
+# standalone-export: begin table
+# `sasview-grf export-plugin --standalone` replaces this block with the evaluator's own source (ensemble/table.py,
+# NumPy and SciPy only) and a _table() that reads the table file beside the exported model file.
+from sasview_grf_plugin.ensemble.table import load_table as _table
+
+# standalone-export: end table
 
 __all__ = ["name", "title", "description", "category", "parameters", "Iq", "tests"]
 
@@ -115,7 +120,7 @@ def Iq(q, a, porosity, layer_fraction, smoothing, sld_pore, sld_layer, sld_solid
     q = np.asarray(q, dtype=np.float64)
     if np.any(q < 0) or not np.all(np.isfinite(q)):
         raise ValueError("q must be finite and >= 0 (1/Å)")
-    f = load_table().intensity(q * a, float(porosity), nu, float(smoothing) / a, d_pore, d_layer)
+    f = _table().intensity(q * a, float(porosity), nu, float(smoothing) / a, d_pore, d_layer)
     return 1e-4 * a**3 * f
 
 

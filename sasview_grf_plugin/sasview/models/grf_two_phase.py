@@ -88,7 +88,12 @@ Authorship and Verification
 import numpy as np
 from numpy import inf
 
-from sasview_grf_plugin.ensemble.table import load_table
+# standalone-export: begin table
+# `sasview-grf export-plugin --standalone` replaces this block with the evaluator's own source (ensemble/table.py,
+# NumPy and SciPy only) and a _table() that reads the table file beside the exported model file.
+from sasview_grf_plugin.ensemble.table import load_table as _table
+
+# standalone-export: end table
 
 __all__ = ["name", "title", "description", "category", "parameters", "Iq", "tests"]
 
@@ -123,7 +128,7 @@ def Iq(q, a, porosity, smoothing, sld_pore, sld_solid):
     q = np.asarray(q, dtype=np.float64)
     if np.any(q < 0) or not np.all(np.isfinite(q)):
         raise ValueError("q must be finite and >= 0 (1/Å)")
-    f = load_table().intensity(q * a, float(porosity), 0.0, float(smoothing) / a, contrast, 0.0)
+    f = _table().intensity(q * a, float(porosity), 0.0, float(smoothing) / a, contrast, 0.0)
     return 1e-4 * a**3 * f
 
 
