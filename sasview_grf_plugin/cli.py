@@ -43,6 +43,8 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", "numpy", "cupy", "opencl"], help="array backend")
     p.add_argument("--out", type=Path, default=Path("curve.csv"), help="CSV file for q and I(q)")
     p.add_argument("--plot", type=Path, default=None, help="optional PNG: curve and central slice (paper Fig. 1)")
+    p.add_argument("--allow-long", action="store_true",
+                   help="run even when realizations x N^3 exceeds the work limit (2^34 voxel-realizations)")
     p.set_defaults(func=_cmd_simulate)
 
 
@@ -59,14 +61,26 @@ def _config(args: argparse.Namespace):
 def _cmd_simulate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .simulator import generate_structure, get_backend, simulate_curve
+    from .simulator import generate_structure, get_backend, simulate_curve, validate_parameters
+    from .simulator.sanity import check_phases, check_work, physical_warnings
 
     cfg = _config(args)
+    # Everything that can be refused is refused before any work starts.
+    validate_parameters(args.a, args.porosity, args.layer_fraction)
+    if args.realizations < 1:
+        raise ValueError(f"--realizations must be >= 1, got {args.realizations}")
+    check_work(cfg, args.realizations, allow_long=args.allow_long)
+    check_phases(cfg, args.porosity, args.layer_fraction)
+    for w in physical_warnings(cfg, args.a, args.porosity, args.layer_fraction):
+        print(f"sasview-grf simulate: warning: {w}", file=sys.stderr)
     backend = get_backend(args.backend)
     t0 = time.perf_counter()
     curve = simulate_curve(cfg, args.a, args.porosity, args.layer_fraction, seed=args.seed,
                            n_realizations=args.realizations, backend=backend)
     elapsed = time.perf_counter() - t0
+    if not np.any(curve > 0):
+        raise ValueError("the simulated curve is zero everywhere: a phase came out empty on this grid; raise the "
+                         "smaller volume fraction or the grid size")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     header = (
         f"sasview-grf simulate: preset={cfg.name} N={cfg.grid_size} dx={cfg.voxel_size} nm "
@@ -150,6 +164,7 @@ def _cmd_dataset_generate(args: argparse.Namespace) -> int:
     from .datasets import generate_dataset
 
     cfg = _config(args)
+    _check_workers(args.workers)
     t0 = time.perf_counter()
     try:
         store = generate_dataset(args.out, args.case, args.split, config=cfg, n=args.n, chunk_size=args.chunk_size,
@@ -302,8 +317,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .ml.pipeline import train_bundle
 
     check_xgboost(args.device)
+    _check_distinct_splits(args.train, args.val, args.test)
     train, val = load_dataset(args.train), load_dataset(args.val)
     test = load_dataset(args.test) if args.test else None
+    _check_same_setup({"--train": train, "--val": val, **({"--test": test} if test is not None else {})})
     preset = args.defaults or (train.spec.config.name if train.spec.config.name in ("compact", "paper") else "compact")
     settings = settings_for(preset, device=args.device, num_boost_round=args.rounds,
                             early_stopping_rounds=args.early_stopping, restarts=args.restarts,
@@ -344,6 +361,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         ds = load_dataset(path)
         if ds.spec.case != predictor.case:
             raise ValueError(f"{path} holds case {ds.spec.case!r}; the bundle predicts {predictor.case!r}")
+        _check_bundle_grid(predictor.card, ds, path)
         datasets[f"{ds.spec.split}" if ds.spec.split not in datasets else str(path)] = ds
     metrics = evaluate_predictions(predictor, datasets)
     _print_metrics(metrics)
@@ -428,6 +446,7 @@ def _add_zoo(sub: argparse._SubParsersAction) -> None:
 def _cmd_zoo_build(args: argparse.Namespace) -> int:
     from .ml.zoo import build_zoo
 
+    _check_workers(args.workers)
     done = build_zoo(args.preset, work=args.work, out=args.out, cases=args.cases, workers=args.workers,
                      scheduler=args.scheduler, backend=args.backend, device=args.device, seed=args.seed,
                      n_train=args.n_train, progress=not args.no_progress)
@@ -473,7 +492,10 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--plot", type=Path, default=None,
                    help="PNG of data, start, fit and residuals (a folder when several curves are fitted)")
     f.add_argument("--json", type=Path, default=None, help="write the results as JSON")
-    f.add_argument("--summary", type=Path, default=None, help="batch summary, CSV or JSON by extension")
+    f.add_argument("--summary", type=Path, default=None, help="batch summary: a .csv or .json file (other extensions are refused)")
+    f.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop each curve's fitter after this many seconds and report the best point so far "
+                        "(DREAM, DE, amoeba; LM fits take about a second)")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
     f.set_defaults(func=_cmd_fit)
 
@@ -487,18 +509,20 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     if args.q_min is not None or args.q_max is not None:
         q_range = (args.q_min if args.q_min is not None else 0.0,
                    args.q_max if args.q_max is not None else float("inf"))
-    # DREAM runs thousands of evaluations: its own progress monitor shows them (one curve at a time).
+    # DREAM and the other iterative fitters run thousands of evaluations: bumps' progress monitor shows them
+    # (one curve at a time); LM takes about a second.
     results, failures = fit_many(args.paths, args.case, mode=args.mode, method=args.method, q_unit=args.q_unit,
                                  progress=not args.no_progress and len(args.paths) > 1,
-                                 fit_progress=args.method == "dream" and not args.no_progress,
+                                 fit_progress=args.method != "lm" and not args.no_progress,
                                  steps=args.steps, q_range=q_range, model_options={"smoothing": args.smoothing},
+                                 time_budget=args.time_budget,
                                  **({"bundle": args.bundle} if args.bundle else {}))
     for r in results:
         print(r.table())
     for f in failures:
         print(f"FAILED {f['source']}: {f['error']}", file=sys.stderr)
     if args.plot is not None and results:
-        if len(results) == 1 and args.plot.suffix.lower() == ".png":
+        if len(results) == 1 and args.plot.suffix.lower() in _IMAGE_SUFFIXES:
             plot_fit(results[0], args.plot)
             print(f"wrote {args.plot}")
         else:
@@ -595,6 +619,77 @@ def _cmd_ensemble_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# Output files are written in the format their extension names; any other extension is refused.
+_IMAGE_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg", ".eps", ".ps", ".tif", ".tiff", ".webp")
+_OUTPUT_SUFFIXES = {
+    ("simulate", "out"): (".csv", ".txt", ".dat"),
+    ("simulate", "plot"): _IMAGE_SUFFIXES,
+    ("fit", "summary"): (".csv", ".json"),
+    ("fit", "json"): (".json",),
+    ("fit", "plot"): ("",) + _IMAGE_SUFFIXES,  # no extension: a folder of figures
+    ("predict", "json"): (".json",),
+    ("evaluate", "json"): (".json",),
+}
+
+
+def _check_output_suffixes(args: argparse.Namespace) -> None:
+    for (command, attr), allowed in _OUTPUT_SUFFIXES.items():
+        value = getattr(args, attr, None) if args.command == command else None
+        if value is not None and Path(value).suffix.lower() not in allowed:
+            shown = ", ".join(a or "none (a folder)" for a in allowed)
+            raise ValueError(f"--{attr} {value}: the extension must be one of {shown} (the file is written in the "
+                             "format its extension names)")
+
+
+def _check_workers(workers: int | None) -> None:
+    """Refuse more local worker processes than this machine has cores (they would only compete)."""
+    import os
+
+    if workers is None:
+        return
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    if workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {workers}")
+    if workers > cores:
+        raise ValueError(f"--workers {workers} is more than the {cores} CPU core(s) this process may use; give at "
+                         f"most {cores}, or --scheduler to run on a Dask cluster")
+
+
+def _check_distinct_splits(train: Path, val: Path, test: Path | None) -> None:
+    named = {"--train": train, "--val": val, **({"--test": test} if test is not None else {})}
+    seen: dict[Path, str] = {}
+    for option, path in named.items():
+        real = Path(path).resolve()
+        if real in seen:
+            raise ValueError(f"{option} and {seen[real]} are the same dataset ({path}): validation and test curves "
+                             "must not be training curves; give different splits")
+        seen[real] = option
+
+
+def _check_same_setup(datasets: dict) -> None:
+    """Refuse two splits that hold the same curves (same case, split, seed and grid)."""
+    items = list(datasets.items())
+    for i, (name_a, a) in enumerate(items):
+        for name_b, b in items[i + 1:]:
+            sa, sb = a.spec, b.spec
+            if (sa.case, sa.split, sa.seed, sa.config.to_dict()) == (sb.case, sb.split, sb.seed, sb.config.to_dict()):
+                raise ValueError(f"{name_a} and {name_b} hold the same curves (case {sa.case}, split {sa.split}, "
+                                 f"seed {sa.seed}): give splits generated with different --split or --seed")
+
+
+def _check_bundle_grid(card: dict, ds, path: Path) -> None:
+    """Refuse a dataset simulated on another grid or q range than the bundle's training data."""
+    want = card.get("config")
+    if not isinstance(want, dict):
+        return
+    have = ds.spec.config.to_dict()
+    keys = ("grid_size", "voxel_size", "q_min", "q_max", "n_q", "smoothing_sigma", "densities")
+    diffs = [f"{k} {have.get(k)} (bundle: {want.get(k)})" for k in keys if k in want and have.get(k) != want.get(k)]
+    if diffs:
+        raise ValueError(f"{path} was simulated with {', '.join(diffs)}: the bundle's metrics on it would be "
+                         "meaningless; evaluate on datasets made like the bundle's training data")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
 
@@ -624,12 +719,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv[:1] == ["dataset"] and (len(argv) == 1 or argv[1] not in ("generate", "info", "-h", "--help")):
         argv.insert(1, "generate")
     args = parser.parse_args(argv)
+    for stream in (sys.stdout, sys.stderr):
+        # File names that are not UTF-8 arrive as surrogate escapes: print them as their own bytes.
+        try:
+            stream.reconfigure(errors="surrogateescape")
+        except (AttributeError, ValueError, OSError):
+            pass
+    import warnings
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+        # Warnings are for people: one line with the verb, no Python source line.
+        print(f"sasview-grf {args.command}: warning: {message}", file=sys.stderr if file is None else file)
+
+    previous = warnings.showwarning
+    warnings.showwarning = show
     try:
+        _check_output_suffixes(args)
         return int(args.func(args))
     except (ValueError, RuntimeError, MemoryError, OSError) as exc:
         # Bad input and resource problems are the user's to fix: one clear line, no traceback.
         print(f"sasview-grf {args.command}: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        # A bug, not the user's doing: still one line, with the way to the traceback for a report.
+        import os
+
+        if os.environ.get("SASVIEW_GRF_DEBUG"):
+            raise
+        print(f"sasview-grf {args.command}: internal error: {type(exc).__name__}: {exc} (rerun with "
+              "SASVIEW_GRF_DEBUG=1 for the traceback, and please report it)", file=sys.stderr)
+        return 3
+    finally:
+        warnings.showwarning = previous
 
 
 if __name__ == "__main__":  # pragma: no cover

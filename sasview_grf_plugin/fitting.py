@@ -32,13 +32,18 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["FitResult", "fit_curve", "fit_many", "plot_fit", "MODES", "DEFAULT_MODEL_OPTIONS"]
+__all__ = ["FitResult", "fit_curve", "fit_many", "plot_fit", "MODES", "DEFAULT_MODEL_OPTIONS", "MAX_FIT_POINTS",
+           "SUMMARY_FORMATS"]
 
 MODES = ("seed", "replace", "conventional")
 # Fixed parameters of the ensemble models: the paper's smoothing, 2 voxels of 5 Å.
 DEFAULT_MODEL_OPTIONS = {"smoothing": 10.0}
 # 90 % interval -> standard deviation of a normal distribution.
 _Z90 = 1.6448536269514722
+# Curves with more points are rebinned before the fit: sasmodels' pinhole resolution holds a dense
+# (q_calc x q) weight matrix, so memory grows as the square of the points (2000: ~50 MB).
+MAX_FIT_POINTS = 2000
+SUMMARY_FORMATS = (".csv", ".json")
 
 
 @dataclass
@@ -117,6 +122,15 @@ def _predictor(bundle_or_case: str | os.PathLike) -> Any:
     return pred
 
 
+def _check_bundle_case(predictor: Any, case: str, bundle: Any) -> None:
+    """A bundle made for another case would seed the fit with another model's parameters: refuse it."""
+    bundle_case = getattr(predictor, "case", case)
+    if bundle_case != case:
+        where = getattr(getattr(predictor, "bundle", None), "path", bundle)
+        raise ValueError(f"the bundle {where} predicts case {bundle_case}, not {case}: "
+                         f"give --case {bundle_case} or a bundle of {case}")
+
+
 def _as_curve(data: Any, q_unit: str | None, name: str | None) -> Any:
     from .loaders import Curve, load_curves, prepare_data1d
 
@@ -148,6 +162,40 @@ def _as_curve(data: Any, q_unit: str | None, name: str | None) -> Any:
     raise ValueError(f"cannot fit {type(data).__name__}: give a sasdata Data1D, a file path, or (q, I[, dI]) arrays")
 
 
+def _rebin(curve: Any, n_bins: int) -> Any:
+    """The curve in at most ``n_bins`` log-spaced q bins: error-weighted means (plain means without
+    errors), errors combined as 1/sqrt(sum w), resolution widths averaged (root mean square). Empty
+    bins are dropped; the first and last points are kept as they are."""
+    from sasdata.dataloader.data_info import Data1D
+
+    d = curve.data
+    q, y = np.asarray(d.x, dtype=np.float64), np.asarray(d.y, dtype=np.float64)
+    # The first and last points stay bins of their own: the curve keeps its q range (which the boosters'
+    # grid must lie in).
+    edges = np.geomspace(q[1], q[-2] * (1 + 1e-12), n_bins - 1)
+    inner = np.clip(np.searchsorted(edges, q[1:-1], side="right"), 1, n_bins - 2)
+    idx = np.concatenate([[0], inner, [n_bins - 1]])
+    count = np.bincount(idx, minlength=n_bins)
+    keep = count > 0
+    dy = None if d.dy is None else np.asarray(d.dy, dtype=np.float64)
+    w = np.ones_like(y) if dy is None else dy**-2
+    wsum = np.bincount(idx, w, n_bins)
+
+    def mean(v: np.ndarray, weights: np.ndarray = w, total: np.ndarray = wsum) -> np.ndarray:
+        return (np.bincount(idx, weights * v, n_bins) / np.where(total > 0, total, 1.0))[keep]
+
+    out = Data1D(x=mean(q), y=mean(y), dy=None if dy is None else (1.0 / np.sqrt(wsum))[keep])
+    ones, n = np.ones_like(q), count.astype(np.float64)
+    for attr in ("dx", "dxl", "dxw"):
+        v = getattr(d, attr, None)
+        # Root-mean-square resolution width of the points in a bin.
+        setattr(out, attr, None if v is None else np.sqrt(mean(np.asarray(v, dtype=np.float64) ** 2, ones, n)))
+    out.filename = getattr(d, "filename", None)
+    out.qmin, out.qmax = float(out.x[0]), float(out.x[-1])
+    return type(curve)(data=out, name=curve.name, source=curve.source, q_unit_source=curve.q_unit_source,
+                       masked=curve.masked, notes=list(curve.notes))
+
+
 def _linear_scale_background(model_i: np.ndarray, y: np.ndarray, dy: np.ndarray) -> tuple[float, float]:
     """Weighted least squares y ~ scale * model + background, with scale > 0 and background >= 0."""
     w = 1.0 / dy
@@ -170,6 +218,14 @@ def _parameter_ranges(spec: Any, card_ranges: dict[str, Any], smoothing: float) 
     # A hair inside the domain: smoothing / a at a bound must not round to just outside it.
     a_lo = max(1.0, smoothing / s_hi * (1 + 1e-9))
     a_hi = smoothing / s_lo * (1 - 1e-9) if (spec.three_phase and s_lo > 0) else 1e4
+    # ... and inside the model's own limits of a, which its Iq enforces.
+    from .sasview.models import grf_three_phase, grf_two_phase
+
+    m_lo, m_hi = (grf_three_phase if spec.three_phase else grf_two_phase).parameters[0][3]
+    a_lo, a_hi = max(a_lo, m_lo), min(a_hi, m_hi)
+    if a_lo >= a_hi:
+        raise ValueError(f"smoothing {smoothing:g} Å leaves no a within the model's limits [{m_lo:g}, {m_hi:g}] Å "
+                         "and its domain of smoothing/a")
     e_lo, e_hi = table.porosity_range
     high = float(card_ranges["porosity"][0]) >= 0.5
     out = {"a": (a_lo, a_hi), "porosity": (0.5, e_hi) if high else (e_lo, 0.5)}
@@ -181,7 +237,7 @@ def _parameter_ranges(spec: Any, card_ranges: dict[str, Any], smoothing: float) 
 def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_unit: str | None = None,
               bundle: str | os.PathLike | None = None, model_options: dict[str, float] | None = None,
               steps: int = 200, name: str | None = None, progress: bool = False,
-              q_range: tuple[float, float] | None = None) -> FitResult:
+              q_range: tuple[float, float] | None = None, time_budget: float | None = None) -> FitResult:
     """Fit (or predict) the GRF parameters of one curve.
 
     Parameters
@@ -207,16 +263,30 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
     q_range
         (q_min, q_max) in 1/Å for the fit; default: all of the data. The ML prediction always uses its
         boosters' own q grid.
+    time_budget
+        Seconds the fitter may run; bumps stops DREAM, DE and amoeba there and returns the best point so
+        far (with a warning). ``None``: no limit.
+
+    Curves of more than ``MAX_FIT_POINTS`` points are rebinned to that many log-spaced q bins first (with
+    a warning), so that a fit's memory stays bounded.
     """
     from .datasets.cases import get_case
 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
     spec = get_case(case)
+    if time_budget is not None and not (math.isfinite(time_budget) and time_budget > 0):
+        raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget}")
     curve = _as_curve(data, q_unit, name)
     predictor = _predictor(bundle if bundle is not None else case)
+    _check_bundle_case(predictor, spec.name, bundle)
     opts = {**DEFAULT_MODEL_OPTIONS, **(model_options or {})}
     warnings_out = list(curve.notes)
+    if curve.q.size > MAX_FIT_POINTS:
+        n_raw = curve.q.size
+        curve = _rebin(curve, MAX_FIT_POINTS)
+        warnings_out.append(f"{n_raw} points rebinned to {curve.q.size} log-spaced q bins (error-weighted means) to "
+                            f"bound the fit's memory; at most {MAX_FIT_POINTS} points are fitted as they are")
     if curve.masked:
         warnings_out.append(f"{curve.masked} unusable points removed")
     if curve.data.dy is None:
@@ -270,7 +340,11 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
                  for k in spec.outputs}
     else:
         start = {k: float(np.clip(ml["values_sasview"][k], *ranges[k])) for k in spec.outputs}
-    result = _fit(curve, spec, start, ranges, opts, method, steps, mode, progress)
+    result = _fit(curve, spec, start, ranges, opts, method, steps, mode, progress, time_budget)
+    # bumps checks the time between steps of its iterative fitters; LM (one scipy call) is not stopped.
+    if time_budget is not None and mode != "replace" and method != "lm" and time.perf_counter() - t0 >= time_budget:
+        warnings_out.append(f"the fit stopped at its time budget of {time_budget:g} s: the best point so far is "
+                            "reported, possibly before convergence")
     result.update(ml=ml, warnings=warnings_out, wall_time=time.perf_counter() - t0, case=spec.name, mode=mode,
                   method=method, name=curve.name, q_range=(float(lo), float(hi)))
     if mode == "replace" and ml is not None:
@@ -315,7 +389,8 @@ def _posterior(state: Any, labels: list[str]) -> dict[str, Any]:
 
 
 def _fit(curve: Any, spec: Any, start: dict[str, float], ranges: dict[str, tuple[float, float]],
-         opts: dict[str, float], method: str, steps: int, mode: str, progress: bool = False) -> dict[str, Any]:
+         opts: dict[str, float], method: str, steps: int, mode: str, progress: bool = False,
+         time_budget: float | None = None) -> dict[str, Any]:
     from bumps.fitters import fit as bumps_fit
     from bumps.names import FitProblem
     from sasmodels.bumps_model import Model
@@ -364,6 +439,8 @@ def _fit(curve: Any, spec: Any, start: dict[str, float], ranges: dict[str, tuple
         options: dict[str, Any] = {"steps": steps}
         if method == "dream":
             options["burn"] = max(100, steps)
+        if time_budget is not None:
+            options["time"] = time_budget / 3600.0  # bumps' FitDriver takes hours
         res = bumps_fit(problem, method=method, verbose=progress, **options)
         names = problem.labels()
         values = dict(start_all)
@@ -415,7 +492,9 @@ def plot_fit(result: FitResult, path: str | os.PathLike) -> None:
     if result.mode != "replace":
         ax.loglog(c["q"], c["fit"], "-", color="tab:blue", lw=1.5, label=f"fit ({result.method})")
     ax.set_ylabel("I(q)")
-    ax.set_title(f"{result.name}: {result.case}, reduced χ² = {result.chi2:.3g}", fontsize=10)
+    # A name from a file name that is not UTF-8 holds surrogate escapes, which fonts cannot draw.
+    shown = result.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    ax.set_title(f"{shown}: {result.case}, reduced χ² = {result.chi2:.3g}", fontsize=10)
     ax.legend(fontsize=8)
     final = c["fit"] if result.mode != "replace" else c["start"]
     axr.semilogx(c["q"], (c["data"] - final) / c["error"], ".", ms=3, color="tab:blue")
@@ -435,11 +514,20 @@ def fit_many(paths: list[str | os.PathLike], case: str, mode: str = "seed", meth
 
     A file or curve that fails is reported in the second list and skipped; the rest go on.
     """
+    from .datasets.cases import get_case
     from .loaders import load_curves
 
+    if kwargs.get("bundle") is not None:  # once, before any file is read
+        _check_bundle_case(_predictor(kwargs["bundle"]), get_case(case).name, kwargs["bundle"])
     files: list[Path] = []
     for p in map(Path, paths):
-        files += sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")) if p.is_dir() else [p]
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith("."))
+            if not found:
+                raise ValueError(f"{p} is an empty folder: no data files to fit (give files, or a folder of them)")
+            files += found
+        else:
+            files.append(p)
     jobs: list[Any] = []
     failures: list[dict[str, str]] = []
     for f in files:
@@ -462,13 +550,17 @@ def fit_many(paths: list[str | os.PathLike], case: str, mode: str = "seed", meth
 
 
 def write_summary(results: list[FitResult], failures: list[dict[str, str]], path: str | os.PathLike) -> None:
-    """CSV (by extension) or JSON summary of a batch."""
+    """CSV or JSON summary of a batch, by the extension of ``path`` (``.csv`` or ``.json``)."""
     path = Path(path)
+    if path.suffix.lower() not in SUMMARY_FORMATS:
+        raise ValueError(f"{path}: a summary is written as {' or '.join(SUMMARY_FORMATS)}; give one of those "
+                         "extensions")
     if path.suffix.lower() == ".csv":
         import csv
 
         keys = sorted({k for r in results for k in r.values})
-        with open(path, "w", newline="") as fh:
+        # surrogateescape: names of files whose names are not UTF-8 are written back as their bytes.
+        with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
             w = csv.writer(fh)
             w.writerow(["name", "case", "mode", "chi2", "evaluations", "wall_time_s", *keys,
                         *(f"{k}_err" for k in keys), "warnings"])

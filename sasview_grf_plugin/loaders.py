@@ -13,23 +13,44 @@ sasdata reads most formats and gives q in 1/Å (SasView's unit). Its pitfalls ar
   ``Experiment``) are set to the data's range.
 - Points with non-finite values, q <= 0, I <= 0 or dy <= 0 (an infinite weight) are removed,
   with a warning that says how many.
+- Plain text columns (``.csv``, ``.txt``, ``.dat``) are read here, as sasdata's ASCII reader reads
+  them (the first run of at least 5 rows of 2-4 numbers), but a UTF-8 byte-order mark is skipped
+  (sasdata loses the first row to it) and decimal commas (``0,1;5`` or ``0,1<tab>5``) are read as
+  such (sasdata misreads or refuses them).
+- Every bad file gets one line naming the file, the problem and what is accepted; sasdata's own
+  messages (it logs kilobytes of escaped bytes for binary files) are captured, not printed.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
+import re
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["Curve", "load_curves", "read_pdh", "UnitWarning", "MaskWarning", "UNITLESS_EXTENSIONS",
-           "Q_UNIT_FACTORS", "prepare_data1d", "unit_factor"]
+__all__ = ["Curve", "load_curves", "read_pdh", "read_ascii", "UnitWarning", "MaskWarning", "UNITLESS_EXTENSIONS",
+           "TEXT_EXTENSIONS", "Q_UNIT_FACTORS", "prepare_data1d", "unit_factor", "MAX_FILE_BYTES"]
 
 # Formats read by sasdata's generic ASCII readers (no unit information is read from them).
 UNITLESS_EXTENSIONS = {".csv", ".txt", ".dat", ".abs", ".asc"}
+# Plain text columns, read by read_ascii (the others go to sasdata).
+TEXT_EXTENSIONS = {".csv", ".txt", ".dat"}
+TEXT_ACCEPTED = ("accepted: text with 2-4 columns q, I[, dI[, dq]] separated by commas, semicolons, tabs or "
+                 "spaces, at least 5 rows")
+HDF5_EXTENSIONS = {".h5", ".hdf5", ".hdf", ".nxs"}
+# A data file larger than this is refused before it is read (a 10^6-point curve is ~50 MB of text).
+MAX_FILE_BYTES = 2 * 2**30
+# Minimum rows of a text block, as in sasdata's ASCII reader.
+MIN_TEXT_ROWS = 5
+_DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+(?:[eE][-+]?\d+)?")
 # unit name -> factor to 1/Å
 Q_UNIT_FACTORS = {"1/A": 1.0, "1/Å": 1.0, "A^-1": 1.0, "Å^-1": 1.0, "1/nm": 0.1, "nm^-1": 0.1}
 
@@ -126,8 +147,155 @@ def read_pdh(path: str | os.PathLike) -> Any:
     return data
 
 
-def prepare_data1d(data: Any, name: str) -> tuple[Any, int]:
-    """Remove unusable points, fix ``dx`` zeros, set ``qmin``/``qmax``. Returns (data, number removed)."""
+def _splitline(line: str) -> list[str]:
+    # sasdata's FileReader.splitline: commas first, then semicolons, then whitespace.
+    toks = line.split(",")
+    if len(toks) < 2:
+        toks = line.split(";")
+    if len(toks) < 2:
+        toks = line.split()
+    return toks
+
+
+def _is_decimal_comma_row(line: str) -> bool:
+    """A row like ``0,1;5`` or ``0,1<tab>1,5``: fields separated by ';' or blanks, ',' as decimal mark."""
+    if "," not in line:
+        return False
+    fields = line.split(";") if ";" in line else line.split()
+    if len(fields) < 2:
+        return False
+    fields = [f.strip() for f in fields]
+    return all(_DECIMAL_COMMA.fullmatch(f) or _is_float(f) for f in fields) and \
+        any(_DECIMAL_COMMA.fullmatch(f) for f in fields)
+
+
+def _is_float(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _text_of(path: Path) -> str:
+    """The file's text (UTF-8 with or without a byte-order mark, else Latin-1); refuses binary files."""
+    raw = path.read_bytes()
+    if not raw.strip():
+        raise ValueError(f"{path.name}: the file is empty; {TEXT_ACCEPTED}")
+    head = raw[:65536]
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    sample = text[:65536]
+    # Control characters other than tab/newline/CR (and NUL) do not occur in text files.
+    control = sum(1 for ch in sample if ord(ch) < 32 and ch not in "\t\n\r\f\v")
+    if b"\x00" in head or control > 0.01 * len(sample):
+        raise ValueError(f"{path.name}: binary content, not a text file of numbers; {TEXT_ACCEPTED}")
+    return text
+
+
+def read_ascii(path: str | os.PathLike) -> tuple[Any, list[str]]:
+    """Read a text file of columns into a sasdata ``Data1D`` (q as written: the caller scales it).
+
+    The data are the first run of at least 5 rows with the same number (2-7) of numeric fields, as
+    sasdata's ASCII reader finds them; columns are q, I, dI, dq (fields beyond the fourth ignored).
+    A UTF-8 byte-order mark is skipped and decimal commas are read. Returns the data and notes.
+
+    Raises
+    ------
+    ValueError
+        One line naming the file and the problem: empty, binary, one column, fewer than 5 rows.
+    """
+    from sasdata.dataloader.data_info import Data1D
+
+    path = Path(path)
+    lines = _text_of(path).splitlines()
+    notes = []
+    comma_rows = sum(_is_decimal_comma_row(line.strip()) for line in lines)
+    if comma_rows >= MIN_TEXT_ROWS:
+        lines = [line.replace(",", ".") if _is_decimal_comma_row(line.strip()) else line for line in lines]
+        notes.append(f"{path.name}: read with decimal commas ({comma_rows} rows)")
+    block: list[list[float]] = []
+    best: list[list[float]] = []
+    ncol = None
+    is_data = False
+    single = longest_single = 0
+    for line in lines:
+        toks = _splitline(line.strip())
+        if not toks or toks == [""]:
+            continue
+        n = len(toks)
+        if is_data and n != ncol:
+            break
+        try:
+            vals = [float(t) for t in toks[:4]]
+        except ValueError:
+            vals = None
+        if vals is not None and n == 1:
+            # A single number per row: remember it for the message, it is no data block.
+            single += 1
+            longest_single = max(longest_single, single)
+            vals = None
+        else:
+            single = 0
+        if vals is None:
+            if is_data:
+                break
+            block, ncol = [], None
+            continue
+        if n != ncol:
+            block, ncol = [], n
+        block.append(vals)
+        if len(block) > len(best):
+            best = block
+        if len(block) >= MIN_TEXT_ROWS:
+            is_data = True
+        if is_data and n >= 8:
+            raise ValueError(f"{path.name}: rows of {n} numbers look like 2-D data; only 1-D curves are supported "
+                             f"({TEXT_ACCEPTED})")
+    if not is_data:
+        if not best and longest_single >= 2:
+            raise ValueError(f"{path.name}: only one column of numbers; need q and I at least ({TEXT_ACCEPTED})")
+        if not best:
+            raise ValueError(f"{path.name}: no rows of numbers found; {TEXT_ACCEPTED}")
+        raise ValueError(f"{path.name}: only {len(best)} row(s) of numbers found, at least {MIN_TEXT_ROWS} are needed "
+                         f"({TEXT_ACCEPTED})")
+    width = min(ncol or 2, 4)
+    arr = np.array([row[:width] for row in block], dtype=np.float64)
+    keep = arr[:, 0] != 0  # sasdata drops q = 0 rows silently (the direct beam position)
+    arr = arr[keep]
+    data = Data1D(x=arr[:, 0], y=arr[:, 1], dy=arr[:, 2] if width > 2 else None,
+                  dx=arr[:, 3] if width > 3 else None)
+    if width <= 3:
+        data.dx = None
+    data.filename = path.name
+    data.xaxis("\\rm{Q}", "1/A")
+    data.yaxis("\\rm{Intensity}", "1/cm")
+    data.meta_data = {"loader": "sasview-grf text columns"}
+    return data, notes
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[io.StringIO]:
+    """Capture what sasdata prints or logs while it tries its readers (kilobytes for binary files)."""
+    sink = io.StringIO()
+    previous = logging.root.manager.disable
+    logging.disable(logging.CRITICAL)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
+            warnings.simplefilter("ignore")
+            yield sink
+    finally:
+        logging.disable(previous)
+
+
+def prepare_data1d(data: Any, name: str, label: str | None = None) -> tuple[Any, int]:
+    """Remove unusable points, fix ``dx`` zeros, set ``qmin``/``qmax``. Returns (data, number removed).
+
+    ``label`` names the data in messages (default ``name``), e.g. the file name.
+    """
+    name = label or name
     q = np.atleast_1d(np.asarray(data.x, dtype=np.float64))
     i = np.atleast_1d(np.asarray(data.y, dtype=np.float64))
     if q.ndim != 1 or q.shape != i.shape:
@@ -148,13 +316,62 @@ def prepare_data1d(data: Any, name: str) -> tuple[Any, int]:
             setattr(data, attr, np.asarray(v, dtype=np.float64)[ok][order])
     if getattr(data, "dx", None) is not None and not np.any(np.asarray(data.dx) > 0):
         data.dx = None  # zeros mean "no pinhole resolution"; leave the slit (dxl/dxw) visible
+    usable = int(np.size(data.x))
+    if usable < 2:
+        raise ValueError(f"{name}: {usable} of its {q.size} points usable (the others have non-finite values, "
+                         "q <= 0, I <= 0 or dy <= 0); at least 2 points with finite q > 0, I > 0 and dy > 0 are needed")
     if masked:
         warnings.warn(f"{name}: removed {masked} of {q.size} points (non-finite, q <= 0, I <= 0 or dy <= 0)",
                       MaskWarning, stacklevel=3)
-    if np.size(data.x) < 2:
-        raise ValueError(f"{name}: fewer than 2 usable points")
     data.qmin, data.qmax = float(np.min(data.x)), float(np.max(data.x))
     return data, masked
+
+
+_FORMATS = {".xml": "canSAS 1-D XML", ".h5": "NXcanSAS HDF5", ".hdf5": "NXcanSAS HDF5", ".hdf": "NXcanSAS HDF5",
+            ".nxs": "NXcanSAS HDF5"}
+
+
+def _load_with_sasdata(path: Path, ext: str, size: int) -> list[Any]:
+    """sasdata's readers, quietly; one clear line for an empty, foreign or unreadable file."""
+    fmt = _FORMATS.get(ext, f"a format sasdata reads ({ext})")
+    accepted = f"accepted: {fmt}" if ext in _FORMATS else "accepted: the formats sasdata reads"
+    with open(path, "rb") as fh:
+        head = fh.read(4096)
+    if size == 0 or not head.strip():
+        raise ValueError(f"{path.name}: the file is empty; {accepted}")
+    if ext in HDF5_EXTENSIONS and b"\x89HDF\r\n\x1a\n" not in head[:1024] and not _hdf5_user_block(path):
+        raise ValueError(f"{path.name}: not an HDF5 file (no HDF5 signature); {accepted}")
+    if ext == ".xml" and not head.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+        raise ValueError(f"{path.name}: not an XML file (it does not start with '<'); {accepted}")
+    try:
+        from sasdata.dataloader.loader import Loader
+    except ImportError:
+        raise ValueError("reading data files needs sasdata (a dependency of this package): "
+                         "pip install sasdata") from None
+    try:
+        with _quiet():
+            raw = Loader().load(str(path))
+    except Exception as exc:  # sasdata raises many types for unreadable files
+        text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path.name}: sasdata cannot read this file ({text}); {accepted}") from None
+    # sasdata falls back to other readers for a file its own reader refuses: empty shells come back.
+    usable = [d for d in raw if getattr(d, "x", None) is not None and np.size(d.x) > 0
+              or type(d).__name__ == "Data2D"]
+    if not usable:
+        raise ValueError(f"{path.name}: sasdata found no data in it; {accepted}")
+    return usable
+
+
+def _hdf5_user_block(path: Path) -> bool:
+    # HDF5 allows a user block: the signature may sit at 512, 1024, 2048, ... bytes.
+    with open(path, "rb") as fh:
+        offset = 512
+        while offset < min(path.stat().st_size, 2**20):
+            fh.seek(offset)
+            if fh.read(8) == b"\x89HDF\r\n\x1a\n":
+                return True
+            offset *= 2
+    return False
 
 
 def load_curves(path: str | os.PathLike, q_unit: str | None = None) -> list[Curve]:
@@ -175,26 +392,27 @@ def load_curves(path: str | os.PathLike, q_unit: str | None = None) -> list[Curv
     ext = path.suffix.lower()
     if q_unit is not None:
         unit_factor(q_unit)
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ValueError(f"{path.name}: {size / 2**30:.1f} GiB is more than the {MAX_FILE_BYTES / 2**30:.0f} GiB a "
+                         "data file may have; reduce or split it")
+    notes: list[str] = []
     if ext == ".pdh":
         if q_unit is not None and unit_factor(q_unit) != 0.1:
             raise ValueError(f"{path.name}: PDH files store q in 1/nm; q_unit={q_unit!r} contradicts the format")
+        if size == 0:
+            raise ValueError(f"{path.name}: the file is empty; accepted: an Anton Paar PDH file")
         raw = [read_pdh(path)]
         unit_source = "1/nm (PDH format)"
     else:
         if ext in UNITLESS_EXTENSIONS and q_unit is None:
             raise ValueError(f"{path.name}: {ext} files carry no q unit that can be trusted; "
                              "say which one the file uses with q_unit='1/A' or '1/nm' (CLI: --q-unit)")
-        try:
-            from sasdata.dataloader.loader import Loader
-        except ImportError:
-            raise ValueError("reading data files needs sasdata (a dependency of this package): "
-                             "pip install sasdata") from None
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                raw = Loader().load(str(path))
-        except Exception as exc:  # sasdata raises many types for unreadable files
-            raise ValueError(f"{path.name}: sasdata cannot read this file ({type(exc).__name__}: {exc})") from None
+        if ext in TEXT_EXTENSIONS:
+            data, notes = read_ascii(path)
+            raw = [data]
+        else:
+            raw = _load_with_sasdata(path, ext, size)
         if ext in UNITLESS_EXTENSIONS:
             factor = unit_factor(q_unit)
             for d in raw:
@@ -214,10 +432,10 @@ def load_curves(path: str | os.PathLike, q_unit: str | None = None) -> list[Curv
             raise ValueError(f"{path.name}: entry {k} is not 1-D data ({type(d).__name__}); only 1-D curves are "
                              "supported")
         name = path.stem + (f"[{k}]" if len(raw) > 1 else "")
-        d, masked = prepare_data1d(d, name)
-        notes = _check_unit_plausibility(name, np.asarray(d.x))
+        d, masked = prepare_data1d(d, name, label=path.name + (f" entry {k}" if len(raw) > 1 else ""))
+        curve_notes = notes + _check_unit_plausibility(name, np.asarray(d.x))
         curves.append(Curve(data=d, name=name, source=str(path), q_unit_source=unit_source, masked=masked,
-                            notes=notes))
+                            notes=curve_notes))
     if not curves:
         raise ValueError(f"{path.name}: no curves found")
     return curves

@@ -27,7 +27,7 @@ from .cases import CASES, SPLITS, get_case, sample_parameters, split_size
 from .noise import ALPHA_RANGE, PAPER_INTENSITY_SCALE, add_noise, normalize
 from .storage import DatasetSpec, DatasetStore
 
-__all__ = ["generate_dataset", "compute_chunk", "chunk_arrays", "root_seed"]
+__all__ = ["generate_dataset", "compute_chunk", "chunk_arrays", "root_seed", "check_resources", "MAX_CHUNKS"]
 
 
 def root_seed(spec: DatasetSpec) -> np.random.SeedSequence:
@@ -61,6 +61,45 @@ def compute_chunk(path: str, c: int, threads: int | None = None) -> int:
     arrays = chunk_arrays(store.spec, c, threads)
     store.write_chunk(c, arrays)
     return len(arrays["a"])
+
+
+# Bookkeeping of a run holds a few objects per chunk: more chunks than this need GBs before any work.
+MAX_CHUNKS = 10**7
+
+
+def check_resources(out: str | os.PathLike, config: SimulationConfig, n: int, chunk_size: int) -> None:
+    """Refuse a dataset that cannot fit on the disk (or in the bookkeeping) before anything is written.
+
+    Raises
+    ------
+    ValueError
+        With the estimate and the limit.
+    """
+    import shutil
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n <= 0:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, (int, np.integer)) or chunk_size <= 0:
+        raise ValueError(f"chunk_size must be a positive integer, got {chunk_size!r}")
+    n_chunks = -(-int(n) // int(chunk_size))
+    if n_chunks > MAX_CHUNKS:
+        raise ValueError(f"n={n} curves in chunks of {chunk_size} are {n_chunks:.3g} chunks, more than the "
+                         f"{MAX_CHUNKS:.0e} a run can keep track of; use fewer curves or a larger --chunk-size")
+    out = Path(out)
+    done = 0
+    if (out / ".progress").is_dir():
+        done = sum(1 for _ in (out / ".progress").glob("chunk-*")) * int(chunk_size)
+    # Two float32 curves (clean and noisy) and four float64 parameters per curve; Zarr compresses noisy
+    # curves little, so this is close to what lands on disk.
+    per_curve = 2 * 4 * config.n_q + 4 * 8
+    need = max(0, int(n) - done) * per_curve
+    probe = out
+    while not probe.exists() and probe.parent != probe:
+        probe = probe.parent
+    free = shutil.disk_usage(probe).free
+    if need > free:
+        raise ValueError(f"{n} curves of {config.n_q} q points need about {need / 2**30:.3g} GiB on disk, but "
+                         f"only {free / 2**30:.3g} GiB is free at {probe}; use fewer curves or another --out")
 
 
 def _resolve_backend(backend: str, client: Any = None) -> str:
@@ -115,6 +154,7 @@ def generate_dataset(out: str | os.PathLike, case: str, split: str, config: str 
     cfg = get_preset(config)
     get_case(case)
     size = split_size(cfg, split) if n is None else n
+    check_resources(out, cfg, size, chunk_size)
     if workers is not None and scheduler is not None:
         raise ValueError("give either workers (local processes) or scheduler (a Dask cluster), not both")
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):

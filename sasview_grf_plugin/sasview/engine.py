@@ -25,7 +25,7 @@ import numpy as np
 from .units import CM_PER_SLD2_NM3, length_to_nm, q_to_per_nm
 
 __all__ = ["StructureKey", "PartialCurves", "partial_curves", "intensity", "cache_info", "clear_cache",
-           "MAX_CACHE_ENTRIES", "SIMULATION_CONTROLS"]
+           "MAX_CACHE_ENTRIES", "SIMULATION_CONTROLS", "check_inputs"]
 
 # The simulation controls both plugin models end their parameter tables with (sasmodels format).
 SIMULATION_CONTROLS = [
@@ -167,6 +167,23 @@ def clear_cache() -> None:
     with _lock:
         _cache.clear()
         _stats.update(hits=0, misses=0)
+
+
+def check_inputs(q: Any, a: float, parameters: list) -> None:
+    """Refuse q < 0 (or non-finite) and an ``a`` outside the model's limits (its ``parameters`` table).
+
+    Raises
+    ------
+    ValueError
+        Naming the value and the limit; sasmodels passes it on to the caller.
+    """
+    qa = np.asarray(q, dtype=np.float64)
+    if np.any(qa < 0) or not np.all(np.isfinite(qa)):
+        raise ValueError("q must be finite and >= 0 (1/Å)")
+    a_lo, a_hi = next(p[3] for p in parameters if p[0] == "a")
+    a = float(a)
+    if not (math.isfinite(a) and a_lo <= a <= a_hi):
+        raise ValueError(f"a = {a:g} Å is outside the model's limits [{a_lo:g}, {a_hi:g}] Å")
 
 
 def intensity(q: Any, a: float, porosity: float, layer_fraction: float, sld_pore: float, sld_layer: float,

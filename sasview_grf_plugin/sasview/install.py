@@ -9,6 +9,7 @@ line identifies our files: we overwrite or remove only those.
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 from .paths import MODEL_NAMES
@@ -67,9 +68,16 @@ def install_plugins(directory: str | os.PathLike | None = None, force: bool = Fa
     written = []
     for name in MODEL_NAMES:
         path = target / f"{name}.py"
-        tmp = path.with_suffix(".py.tmp")
-        tmp.write_text(_TEMPLATE.format(marker=MARKER, version=__version__, name=name), encoding="utf-8")
-        os.replace(tmp, path)
+        # A fresh temporary name of our own (never a user's file), renamed over the target atomically.
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".sasview-grf.tmp", dir=target)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(_TEMPLATE.format(marker=MARKER, version=__version__, name=name))
+            os.chmod(tmp_name, 0o644)  # mkstemp makes it private; a plugin file is an ordinary readable file
+            os.replace(tmp_name, path)
+        except BaseException:
+            Path(tmp_name).unlink(missing_ok=True)
+            raise
         written.append(path)
     return written
 

@@ -9,6 +9,7 @@ import numpy as np
 
 from .backends import Backend, get_backend
 from .config import SimulationConfig
+from .sanity import check_phases
 from .scattering import reduce_shells, shell_intensity
 from .seeds import SeedLike, as_seed_sequence, child_seed, realization_seeds
 from .structure import _phase_field, check_memory, validate_parameters
@@ -76,6 +77,8 @@ def simulate_curve(config: SimulationConfig, a: float | Sequence[float] | np.nda
     if aa.ndim != 1:
         raise ValueError(f"parameters must be scalars or 1-D arrays, got shape {aa.shape}")
     params = [validate_parameters(*p) for p in zip(aa, ee, nn, strict=False)]
+    for _, eps, nu in params:
+        check_phases(config, eps, nu)  # a phase without voxels: an all-zero curve, never what was meant
     if isinstance(seed, (list, tuple)):
         if len(seed) != len(params):
             raise ValueError(f"got {len(seed)} seeds for {len(params)} parameter sets")

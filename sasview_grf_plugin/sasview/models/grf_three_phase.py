@@ -121,6 +121,11 @@ def Iq(q, a, porosity, layer_fraction, smoothing, sld_pore, sld_layer, sld_solid
     if np.any(q < 0) or not np.all(np.isfinite(q)):
         raise ValueError("q must be finite and >= 0 (1/Å)")
     f = _table().intensity(q * a, float(porosity), nu, float(smoothing) / a, d_pore, d_layer)
+    # The model's own limits of a (SasView's fit ranges stay inside them), checked after the table's domain
+    # check, whose message explains smoothing/a.
+    a_lo, a_hi = parameters[0][3]
+    if not a_lo <= a <= a_hi:
+        raise ValueError(f"a = {a:g} Å is outside the model's limits [{a_lo:g}, {a_hi:g}] Å")
     return 1e-4 * a**3 * f
 
 

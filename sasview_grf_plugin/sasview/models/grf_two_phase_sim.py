@@ -88,7 +88,7 @@ Authorship and Verification
 
 from numpy import inf
 
-from sasview_grf_plugin.sasview.engine import SIMULATION_CONTROLS, intensity
+from sasview_grf_plugin.sasview.engine import SIMULATION_CONTROLS, check_inputs, intensity
 
 __all__ = ["name", "title", "description", "category", "parameters", "Iq", "tests"]
 
@@ -113,6 +113,7 @@ parameters = [
 
 def Iq(q, a, porosity, sld_pore, sld_solid, voxel_size, grid_size, n_realizations, seed):
     """Absolute intensity (cm^-1) at q (1/Å)."""
+    check_inputs(q, a, parameters)
     return intensity(q, a, porosity, 0.0, sld_pore, sld_pore, sld_solid, voxel_size, grid_size,
                      n_realizations, seed)
 
