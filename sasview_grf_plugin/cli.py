@@ -492,7 +492,8 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
     f.add_argument("--plot", type=Path, default=None,
                    help="PNG of data, start, fit and residuals (a folder when several curves are fitted)")
     f.add_argument("--json", type=Path, default=None, help="write the results as JSON")
-    f.add_argument("--summary", type=Path, default=None, help="batch summary: a .csv or .json file (other extensions are refused)")
+    f.add_argument("--summary", type=Path, default=None,
+                   help="batch summary: a .csv or .json file (other extensions are refused)")
     f.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
                    help="stop each curve's fitter after this many seconds and report the best point so far "
                         "(DREAM, DE, amoeba; LM fits take about a second)")
