@@ -354,12 +354,19 @@ def _load_with_sasdata(path: Path, ext: str, size: int) -> list[Any]:
     except Exception as exc:  # sasdata raises many types for unreadable files
         text = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise ValueError(f"{path.name}: sasdata cannot read this file ({text}); {accepted}") from None
-    # sasdata falls back to other readers for a file its own reader refuses: empty shells come back.
-    usable = [d for d in raw if getattr(d, "x", None) is not None and np.size(d.x) > 0
-              or type(d).__name__ == "Data2D"]
+    # sasdata falls back to other readers for a file its own reader refuses: empty shells come back (x None,
+    # or a 0-d array holding None).
+    usable = [d for d in raw if type(d).__name__ == "Data2D" or _numeric_1d(getattr(d, "x", None))]
     if not usable:
         raise ValueError(f"{path.name}: sasdata found no data in it; {accepted}")
     return usable
+
+
+def _numeric_1d(x: Any) -> bool:
+    if x is None:
+        return False
+    arr = np.asarray(x)
+    return arr.ndim == 1 and arr.size > 0 and arr.dtype.kind in "fiu"
 
 
 def _hdf5_user_block(path: Path) -> bool:

@@ -361,6 +361,9 @@ BAD_FILES = [
     ("garbage.csv", bytes(range(256)) * 20, "binary content, not a text file of numbers"),
     ("garbage.xml", bytes(range(256)) * 20, "not an XML file"),
     ("garbage.h5", bytes(range(256)) * 20, "not an HDF5 file (no HDF5 signature); accepted: NXcanSAS HDF5"),
+    ("broken.xml", b'<?xml version="1.0"?>\n<SASroot><SASentry><broken', "sasdata found no data in it; accepted: "
+     "canSAS 1-D XML"),
+    ("nodata.h5", b"\x89HDF\r\n\x1a\n" + bytes(range(256)) * 10, "sasdata found no data in it; accepted: NXcanSAS"),
     ("one.csv", b"0.1\n0.2\n0.3\n0.4\n0.5\n", "only one column of numbers; need q and I"),
     ("nan.csv", b"nan,nan\n" * 6, "0 of its 6 points usable"),
     ("two.csv", b"0.1,1\n0.2,2\n", "only 2 row(s) of numbers found, at least 5 are needed"),

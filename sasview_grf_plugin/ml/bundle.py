@@ -247,7 +247,7 @@ def _check_paper_card(card: dict[str, Any], card_file: Path) -> None:
     from ..datasets.cases import CASES
 
     case = card["case"]
-    if case not in CASES:
+    if not isinstance(case, str) or case not in CASES:
         raise BundleError(f"{card_file}: unknown case {case!r}; allowed: {', '.join(CASES)}")
     spec = CASES[case]
     if list(card["outputs"]) != list(spec.outputs):
