@@ -318,6 +318,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     check_xgboost(args.device)
     _check_distinct_splits(args.train, args.val, args.test)
+    _check_dataset_memory([p for p in (args.train, args.val, args.test) if p is not None], "train")
     train, val = load_dataset(args.train), load_dataset(args.val)
     test = load_dataset(args.test) if args.test else None
     _check_same_setup({"--train": train, "--val": val, **({"--test": test} if test is not None else {})})
@@ -356,6 +357,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from .ml.evaluation import evaluate_predictions, parity_plot
 
     predictor = load_predictor(args.bundle)
+    _check_dataset_memory(args.data, "evaluate")
     datasets = {}
     for path in args.data:
         ds = load_dataset(path)
@@ -676,6 +678,26 @@ def _check_same_setup(datasets: dict) -> None:
             if (sa.case, sa.split, sa.seed, sa.config.to_dict()) == (sb.case, sb.split, sb.seed, sb.config.to_dict()):
                 raise ValueError(f"{name_a} and {name_b} hold the same curves (case {sa.case}, split {sa.split}, "
                                  f"seed {sa.seed}): give splits generated with different --split or --seed")
+
+
+# Bytes per stored curve value while training or evaluating: the clean and noisy float32 curves, their
+# float64 log features and float32 standardized copy, XGBoost's own matrix.
+_BYTES_PER_VALUE = 24
+
+
+def _check_dataset_memory(paths: list, verb: str) -> None:
+    """Refuse datasets that cannot be held in memory, before reading them."""
+    import psutil
+
+    from .datasets import DatasetStore
+
+    specs = [DatasetStore.open(p).spec for p in paths]
+    need = sum(s.n * s.config.n_q for s in specs) * _BYTES_PER_VALUE
+    free = psutil.virtual_memory().available
+    if need > free:
+        raise ValueError(f"{verb} needs about {need / 2**30:.3g} GiB of memory for {sum(s.n for s in specs)} curves "
+                         f"of {specs[0].config.n_q} q points, but only {free / 2**30:.3g} GiB is available; use "
+                         "smaller datasets")
 
 
 def _check_bundle_grid(card: dict, ds, path: Path) -> None:

@@ -296,6 +296,20 @@ def test_huge_dataset_is_refused_with_estimate_and_limit(tmp_path, capsys):
     assert not (tmp_path / "d").exists()
 
 
+def test_training_on_datasets_larger_than_memory_is_refused_before_reading(small_dataset, tmp_path, capsys):
+    import dataclasses
+
+    from sasview_grf_plugin.datasets import DatasetStore
+
+    spec = DatasetStore.open(small_dataset).spec
+    # The store's metadata only (no curves): 10^9 curves of 500 points, as a paper-scale run could announce.
+    DatasetStore.create(tmp_path / "huge", dataclasses.replace(spec, n=10**9, chunk_size=10**6, split="train"))
+    rc, _, err = run_cli(["train", "--train", tmp_path / "huge", "--val", small_dataset, "--out", tmp_path / "b"],
+                         capsys)
+    line = one_error_line(err)
+    assert rc == 2 and re.search(r"train needs about 1\.1\de\+04 GiB of memory for 1000000004 curves", line)
+
+
 def test_too_many_workers_is_one_line(tmp_path, capsys):
     many = (os.cpu_count() or 1) * 4 + 1
     rc, _, err = run_cli(["dataset", "--case", "two_phase_low", "--split", "train", "--n", "8", "--workers", many,
