@@ -1,0 +1,350 @@
+"""Predict GRF parameters from measured curves: any q window, any length scale, automatic case, self-check.
+
+The "measured" family (made by :mod:`.measured_train` from :mod:`.measured_data`):
+
+1. Stage 1 predicts a first length ``a0`` from the slopes of the curve on an absolute q grid.
+2. Stage 2 (one bundle per case) works in ``q a0``, where the length scale is a shift: it predicts
+   ``ln(a / a0)`` and the structure parameters. It runs twice; the second pass starts from the first
+   pass's a, where it is most accurate.
+3. Intervals: the 5 %/95 % quantile boosters widened by conformal margins calibrated per decile of
+   the predicted value (so the coverage holds over the whole range), clipped to the case's range.
+4. Self-check: the prediction is re-simulated with the ensemble model on the data's q (with its
+   resolution), scale and background solved linearly, and its misfit is reported (chi^2_r against
+   the data's errors) and tested against the misfit seen on in-domain calibration curves.
+5. ``case="auto"``: every case is predicted and self-checked; an information criterion (BIC on the
+   self-check misfit) picks the number of phases. Two phases: porosity eps and 1 - eps give the same
+   curve (Babinet's principle), so both are offered.
+
+Units as in SasView: q in 1/Å, a and smoothing in Å.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .bundle import Bundle, BundleError, read_bundle
+from .measured_data import A_RANGE, MEASURED_CASES, Q_LIMITS, WINDOW_RULE, model_curve
+from .window_features import LogGrid, log_bins, slope_features
+
+__all__ = ["MeasuredPredictor", "MeasuredPrediction", "load_measured", "measured_root", "CASE_CHOICES",
+           "STATED_A_RANGE", "KAPPA"]
+
+#: The length scales the family is stated for (trained on A_RANGE, a little wider).
+STATED_A_RANGE = (8.0, 500.0)
+#: Relative model-error floor of the self-check misfit: the ensemble table's own accuracy is a few %.
+KAPPA = 0.05
+#: Cases a user may ask for. "two_phase" = either porosity side (Babinet).
+CASE_CHOICES = ("auto", "two_phase", "two_phase_low", "two_phase_high", "three_phase_low", "three_phase_high")
+UNITS = {"a": "Å", "smoothing": "Å", "porosity": "", "layer_fraction": ""}
+# Feature envelope: a curve whose features leave the training envelope on more than this fraction is out.
+OUTSIDE_TOLERANCE = 0.10
+
+
+def measured_root() -> Path:
+    """Folder of the shipped measured-family bundles."""
+    return Path(str(resources.files("sasview_grf_plugin.ml") / "bundles" / "measured"))
+
+
+@dataclass
+class MeasuredPrediction:
+    """One curve's prediction (SasView units: a and smoothing in Å)."""
+
+    case: str
+    values: dict[str, float]
+    intervals: dict[str, tuple[float, float]]
+    level: float
+    chi2r: float | None
+    misfit: float
+    misfit_threshold: float
+    in_domain: bool
+    flags: list[str]
+    scale: float
+    background: float
+    alternatives: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dictionary; every dimensional value names its unit."""
+        return {
+            "case": self.case,
+            "values": {k: float(v) for k, v in self.values.items()},
+            "intervals": {k: [float(lo), float(hi)] for k, (lo, hi) in self.intervals.items()},
+            "interval_level": self.level,
+            "units": {k: UNITS[k] for k in self.values},
+            "self_check": {"chi2r": self.chi2r, "misfit": self.misfit, "misfit_threshold": self.misfit_threshold,
+                           "scale": self.scale, "background_cm^-1_or_data_units": self.background},
+            "in_domain": self.in_domain,
+            "flags": list(self.flags),
+            "alternatives": self.alternatives,
+            "notes": list(self.notes),
+        }
+
+
+def _check_curve(q: Any, intensity: Any, di: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    q = np.asarray(q, dtype=np.float64)
+    i = np.asarray(intensity, dtype=np.float64)
+    if q.ndim != 1 or q.size < 5:
+        raise ValueError(f"q must be a 1-D array of at least 5 points, got shape {q.shape}")
+    if i.shape != q.shape:
+        raise ValueError(f"intensity must have the shape of q {q.shape}, got {i.shape}")
+    if not (np.all(np.isfinite(q)) and np.all(np.isfinite(i))):
+        raise ValueError("q and intensity must be finite (remove NaN/inf points first)")
+    if np.any(q <= 0):
+        raise ValueError("q must be > 0 (1/Å)")
+    if np.any(np.diff(q) <= 0):
+        raise ValueError("q must be strictly increasing (sort the data and remove duplicate q values)")
+    if np.any(i <= 0):
+        raise ValueError("intensity must be > 0 everywhere (mask or remove non-positive points first)")
+    if di is not None:
+        di = np.asarray(di, dtype=np.float64)
+        if di.shape != q.shape or not np.all(np.isfinite(di)) or np.any(di <= 0):
+            di = None  # unusable errors: the self-check falls back to relative residuals
+    return q, i, di
+
+
+class _Stage:
+    """One verified bundle of the family, evaluated by XGBoost (NaN = missing feature)."""
+
+    def __init__(self, bundle: Bundle) -> None:
+        card = bundle.card
+        if card.get("family") != "measured":
+            raise BundleError(f"{bundle.path} is not a bundle of the measured family")
+        self.bundle = bundle
+        self.card = card
+        self.grid = LogGrid.from_dict(card["q"])
+        if self.grid.n_features != bundle.scaler.low.size:
+            raise BundleError(f"{bundle.path}: the feature envelope does not match the feature grid")
+        self.outputs = list(card["outputs"])
+        self.ranges = {k: tuple(float(x) for x in v) for k, v in card["parameter_ranges"].items()}
+        self.level = float(card.get("interval_level", 0.9))
+        self.intervals = card["intervals"]
+        self.domain = card.get("domain", {})
+
+    def features(self, x: np.ndarray, i: np.ndarray) -> np.ndarray:
+        return slope_features(log_bins(x, i, self.grid), self.grid)
+
+    def outside_fraction(self, z: np.ndarray) -> float:
+        s = self.bundle.scaler
+        seen = np.isfinite(z)
+        if not seen.any():
+            return 1.0
+        out = (z < s.low) | (z > s.high)
+        return float(np.sum(out & seen) / np.sum(seen))
+
+    def point(self, z: np.ndarray, output: str) -> float:
+        return float(self.bundle.boosters[output].inplace_predict(z, validate_features=False).ravel()[0])
+
+    def quantiles(self, z: np.ndarray, output: str) -> tuple[float, float]:
+        lo, hi = self.bundle.interval_boosters[output].inplace_predict(z, validate_features=False).ravel()[:2]
+        return float(min(lo, hi)), float(max(lo, hi))
+
+    def margin(self, output: str, predicted: float) -> float:
+        """Conformal margin of ``output`` for a prediction (Mondrian bins of the predicted value)."""
+        spec = self.intervals[output]
+        edges, margins = spec.get("bin_edges"), spec.get("margins")
+        if edges and margins:
+            k = int(np.clip(np.searchsorted(np.asarray(edges), predicted, side="right") - 1, 0, len(margins) - 1))
+            return float(margins[k])
+        return float(spec["margin"])
+
+
+class MeasuredPredictor:
+    """The measured family, loaded and verified. Create with :func:`load_measured`."""
+
+    def __init__(self, root: str | os.PathLike | None = None) -> None:
+        root = Path(root) if root is not None else measured_root()
+        if not (root / "stage1" / "card.json").is_file():
+            raise BundleError(f"{root} holds no measured-family bundles (stage1/card.json not found)")
+        self.root = root
+        self.stage1 = _Stage(read_bundle(root / "stage1"))
+        self.cases = {c: _Stage(read_bundle(root / c)) for c in MEASURED_CASES if (root / c / "card.json").is_file()}
+        if not self.cases:
+            raise BundleError(f"{root} holds no case bundles of the measured family")
+
+    # -- steps --------------------------------------------------------------------------------------
+    def coarse_a(self, q: np.ndarray, i: np.ndarray) -> float:
+        """Stage 1: a first length a0 (Å) from the absolute-q slopes."""
+        z = self.stage1.features(q, i)
+        return float(np.exp(self.stage1.point(z, "a")))
+
+    def _case(self, name: str, q: np.ndarray, i: np.ndarray, a0: float) -> dict[str, Any]:
+        """Two stage-2 passes and the intervals for one case; values in model units (smoothing = sigma/a)."""
+        st = self.cases[name]
+        z = st.features(q * a0, i)
+        a1 = a0 * math.exp(float(np.clip(st.point(z, "a"), -1.0, 1.0)))
+        z = st.features(q * a1, i)
+        values, intervals = {}, {}
+        for o in st.outputs:
+            p = st.point(z, o)
+            lo, hi = st.quantiles(z, o)
+            if o == "a":
+                ln_a = math.log(a1) + p
+                m = st.margin(o, ln_a)
+                values[o] = math.exp(ln_a)
+                lo_v, hi_v = math.exp(math.log(a1) + lo - m), math.exp(math.log(a1) + hi + m)
+            else:
+                m = st.margin(o, p)
+                values[o], lo_v, hi_v = p, lo - m, hi + m
+            rlo, rhi = st.ranges[o]
+            if o == "a":
+                rlo, rhi = A_RANGE
+            # Physical and trained range: a value outside it is clipped (and flagged by the caller).
+            values[o] = float(np.clip(values[o], rlo, rhi))
+            intervals[o] = (float(np.clip(min(lo_v, values[o]), rlo, rhi)),
+                            float(np.clip(max(hi_v, values[o]), rlo, rhi)))
+        return {"values": values, "intervals": intervals, "outside": st.outside_fraction(z[0]), "a1": a1}
+
+    def self_check(self, q: np.ndarray, i: np.ndarray, di: np.ndarray | None, values: dict[str, float],
+                   dq: np.ndarray | None = None, slit: np.ndarray | None = None) -> dict[str, float]:
+        """Re-simulate ``values`` (model units) on the data's q with its resolution; scale and background free."""
+        a = values["a"]
+        nu = values.get("layer_fraction", 0.0)
+
+        def f(qq: np.ndarray) -> np.ndarray:
+            return model_curve(np.maximum(qq, 0.0) * a, values["porosity"], nu, values["smoothing"])
+
+        if dq is not None and np.any(dq > 0):
+            from sasmodels.resolution import Pinhole1D
+
+            res = Pinhole1D(q, np.maximum(dq, 1e-12))
+            m = res.apply(f(res.q_calc))
+        elif slit is not None and np.any(slit > 0):
+            from sasmodels.resolution import Slit1D
+
+            res = Slit1D(q, q_length=slit)
+            m = res.apply(f(res.q_calc))
+        else:
+            m = f(q)
+        w = 1.0 / (di if di is not None else i)
+        # Weighted least squares for I = c m + b with b >= 0 (a background cannot be negative).
+        A = np.stack([m * w, w], axis=1)
+        coef, *_ = np.linalg.lstsq(A, i * w, rcond=None)
+        if coef[1] < 0:
+            coef = np.array([float(np.sum(m * i * w * w) / np.sum((m * w) ** 2)), 0.0])
+        c, b = float(coef[0]), float(coef[1])
+        if not c > 0:
+            return {"chi2r": math.inf, "misfit": math.inf, "sum": math.inf, "scale": c, "background": b}
+        fit = c * m + b
+        r = i - fit
+        k = 2 + len(values)
+        chi2r = float(np.sum((r * w) ** 2) / max(1, q.size - k)) if di is not None else None
+        sigma2 = (di if di is not None else 0.0) ** 2 + (KAPPA * fit) ** 2
+        s = float(np.sum(r * r / sigma2))
+        return {"chi2r": chi2r, "misfit": math.sqrt(s / q.size), "sum": s, "scale": c, "background": b}
+
+    # -- the whole pipeline --------------------------------------------------------------------------
+    def predict(self, q: Any, intensity: Any, di: Any = None, dq: Any = None, slit: Any = None,
+                case: str = "auto") -> MeasuredPrediction:
+        """Predict a, porosity, layer fraction and smoothing from one measured curve.
+
+        Parameters
+        ----------
+        q
+            Strictly increasing q in 1/Å (at least 5 points, a window at least a factor 5 wide in 0.001-1 1/Å).
+        intensity
+            Positive intensities, any scale (absolute or arbitrary units).
+        di
+            Their standard errors (optional; without, the self-check uses relative residuals).
+        dq, slit
+            Pinhole resolution (1-sigma, 1/Å) or slit length (1/Å) per point, for the self-check.
+        case
+            One of :data:`CASE_CHOICES`; ``"auto"`` picks the number of phases.
+        """
+        if case not in CASE_CHOICES:
+            raise ValueError(f"unknown case {case!r}; allowed: {', '.join(CASE_CHOICES)}")
+        q, i, di = _check_curve(q, intensity, di)
+        dq = None if dq is None else np.asarray(dq, dtype=np.float64)
+        slit = None if slit is None else np.asarray(slit, dtype=np.float64)
+        lo, hi = max(q[0], Q_LIMITS[0]), min(q[-1], Q_LIMITS[1])
+        factor = hi / lo if hi > lo else 0.0
+        if factor < WINDOW_RULE["min_factor"]:
+            raise ValueError(
+                f"the curve covers q = {q[0]:.4g}-{q[-1]:.4g} 1/Å, which overlaps the initializer's domain "
+                f"(q = {Q_LIMITS[0]:g}-{Q_LIMITS[1]:g} 1/Å, a window at least a factor "
+                f"{WINDOW_RULE['min_factor']:g} wide) by a factor {factor:.3g} only; fit without it "
+                "(fit --mode conventional) or measure a wider q range")
+        a0 = self.coarse_a(q, i)
+        if case == "auto":
+            names = list(self.cases)
+        else:
+            base = "two_phase" if case.startswith("two_phase") else case
+            if base not in self.cases:
+                raise BundleError(f"the measured family at {self.root} has no bundle for {base}")
+            names = [base]
+        results = {}
+        for name in names:
+            r = self._case(name, q, i, a0)
+            r["check"] = self.self_check(q, i, di, {"layer_fraction": 0.0, **r["values"]}, dq, slit)
+            n, k = q.size, 2 + len(r["values"])
+            s = r["check"]["sum"]
+            r["bic"] = n * math.log(max(s, 1e-300) / n) + k * math.log(n) if math.isfinite(s) else math.inf
+            results[name] = r
+        best = min(results, key=lambda c: results[c]["bic"])
+        r = results[best]
+        st = self.cases[best]
+        values = dict(r["values"])
+        intervals = dict(r["intervals"])
+        # Model units -> SasView units: smoothing is sigma/a in the model, Å for the user.
+        values["smoothing"] = r["values"]["smoothing"] * values["a"]
+        slo, shi = r["intervals"]["smoothing"]
+        intervals["smoothing"] = (slo * values["a"], shi * values["a"])
+        label, notes = best, []
+        if best == "two_phase":
+            high = case == "two_phase_high"
+            label = "two_phase_high" if high else "two_phase_low"
+            if high:
+                values["porosity"] = 1.0 - values["porosity"]
+                plo, phi = intervals["porosity"]
+                intervals["porosity"] = (1.0 - phi, 1.0 - plo)
+            if case in ("auto", "two_phase"):
+                notes.append(f"two phases: porosity {values['porosity']:.4g} and {1 - values['porosity']:.4g} give "
+                             "the same curve (Babinet's principle); the data cannot tell them apart, choose by what "
+                             "you know of the sample (case two_phase_high for the other)")
+        flags = []
+        thr = float(st.domain.get("threshold", math.inf))
+        chk = r["check"]
+        if not chk["misfit"] <= thr:
+            flags.append(f"the prediction does not reproduce the data (self-check misfit {chk['misfit']:.3g} > "
+                         f"{thr:.3g}, the level of in-domain curves)")
+        if r["outside"] > OUTSIDE_TOLERANCE:
+            flags.append(f"{r['outside']:.0%} of the curve's features lie outside the training curves' range")
+        qa_lo, qa_hi = q[0] * values["a"], q[-1] * values["a"]
+        if qa_lo > WINDOW_RULE["qa_low_max"] * 1.25 or qa_hi < WINDOW_RULE["qa_high_min"] / 1.25:
+            flags.append(f"the window covers q a = {qa_lo:.3g}-{qa_hi:.3g}; the initializer needs it to reach from "
+                         f"q a <= {WINDOW_RULE['qa_low_max']:g} to q a >= {WINDOW_RULE['qa_high_min']:g} (the "
+                         "structure's knee)")
+        if not STATED_A_RANGE[0] <= values["a"] <= STATED_A_RANGE[1]:
+            flags.append(f"a = {values['a']:.4g} Å lies outside the stated domain {STATED_A_RANGE[0]:g}-"
+                         f"{STATED_A_RANGE[1]:g} Å")
+        alternatives = {}
+        for name, other in results.items():
+            if name != best:
+                alternatives[name] = {"values": {**other["values"],
+                                                 "smoothing": other["values"]["smoothing"] * other["values"]["a"]},
+                                      "chi2r": other["check"]["chi2r"], "misfit": other["check"]["misfit"],
+                                      "bic": other["bic"]}
+        if case == "auto" and len(results) > 1:
+            notes.append("case chosen by BIC on the self-check misfit: " + ", ".join(
+                f"{c} {results[c]['bic']:.1f}" for c in sorted(results, key=lambda c: results[c]["bic"])))
+        return MeasuredPrediction(case=label, values=values, intervals=intervals, level=st.level,
+                                  chi2r=chk["chi2r"], misfit=chk["misfit"], misfit_threshold=thr,
+                                  in_domain=not flags, flags=flags, scale=chk["scale"], background=chk["background"],
+                                  alternatives=alternatives, notes=notes)
+
+
+_cache: dict[str, MeasuredPredictor] = {}
+
+
+def load_measured(root: str | os.PathLike | None = None) -> MeasuredPredictor:
+    """The measured family at ``root`` (default: shipped), loaded once per process."""
+    key = str(Path(root).resolve()) if root is not None else ""
+    if key not in _cache:
+        _cache[key] = MeasuredPredictor(root)
+    return _cache[key]
