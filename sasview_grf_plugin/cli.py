@@ -303,8 +303,14 @@ def _add_ml(sub: argparse._SubParsersAction) -> None:
                        description="Predict the GRF parameters of every curve in a data file (any format sasdata "
                                    "reads; ASCII formats need --q-unit).")
     p.add_argument("file", type=Path, help="data file")
-    p.add_argument("--case", default=None, help="shipped case (two_phase_low, ..., three_phase_high)")
-    p.add_argument("--bundle", type=Path, default=None, help="bundle directory (instead of --case)")
+    p.add_argument("--case", default=None,
+                   help="measured family: auto (default), two_phase, two_phase_low, two_phase_high, three_phase_low "
+                        "or three_phase_high; paper family: one of the four cases")
+    p.add_argument("--family", default="measured", choices=["measured", "paper"],
+                   help="'measured': any q window in 0.001-1 1/Å, a 8-500 Å, instrument effects, self-check; "
+                        "'paper': the paper's boosters (q exactly 0.01-0.3 1/Å, a 8-40 Å, Table 2)")
+    p.add_argument("--bundle", type=Path, default=None,
+                   help="bundle directory (paper family) or measured-family folder instead of the shipped one")
     p.add_argument("--q-unit", default=None, help="q unit of the file: 1/A or 1/nm (required for ASCII files)")
     p.add_argument("--json", type=Path, default=None, help="write the predictions as JSON")
     p.set_defaults(func=_cmd_predict)
@@ -384,22 +390,71 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     import json
 
     from .loaders import load_curves
+
+    measured = args.family == "measured"
+    if args.bundle is not None:
+        measured = (args.bundle / "stage1" / "card.json").is_file()
+    if not measured:
+        return _predict_paper(args)
+    from .ml.measured import load_measured
+
+    family = load_measured(args.bundle)
+    case = args.case or "auto"
+    rows, refused = [], []
+    for curve in load_curves(args.file, q_unit=args.q_unit):
+        t0 = time.perf_counter()
+        try:
+            slit = None if not curve.slit_length else [curve.slit_length] * curve.q.size
+            pred = family.predict(curve.q, curve.intensity, curve.error, curve.data.dx, slit, case=case)
+        except ValueError as exc:
+            refused.append(f"{curve.name}: {exc}")
+            print(f"{curve.name}  REFUSED: {exc}")
+            continue
+        row = {"curve": curve.name, **pred.to_dict(), "seconds": time.perf_counter() - t0}
+        rows.append(row)
+        chi = "n/a (no errors in the file)" if pred.chi2r is None else f"{pred.chi2r:.3g}"
+        print(f"{curve.name}  (case {pred.case}, {pred.level:.0%} intervals; self-check chi^2_r {chi}; "
+              f"{'in the domain' if pred.in_domain else 'FLAGGED: outside the domain'})")
+        for k, v in pred.values.items():
+            lo, hi = pred.intervals[k]
+            unit = {"a": "[Å]", "smoothing": "[Å]"}.get(k, "")
+            print(f"  {k + ' ' + unit:<18}{v:>10.4g}   [{lo:.4g}, {hi:.4g}]")
+        for f in pred.flags:
+            print(f"  flag: {f}")
+        for n in pred.notes:
+            print(f"  note: {n}")
+    if args.json:
+        args.json.write_text(json.dumps({"family": "measured", "predictions": rows, "refused": refused}, indent=1))
+    if not rows:
+        raise ValueError(refused[0] if len(refused) == 1 else f"no curve could be predicted ({len(refused)} refused)")
+    return 0
+
+
+def _predict_paper(args: argparse.Namespace) -> int:
+    import json
+
+    from .loaders import load_curves
     from .ml import load_predictor
 
     if (args.case is None) == (args.bundle is None):
-        raise ValueError("give exactly one of --case or --bundle")
+        raise ValueError("the paper family needs exactly one of --case or --bundle")
     predictor = load_predictor(args.bundle if args.bundle is not None else args.case)
     rows = []
     for curve in load_curves(args.file, q_unit=args.q_unit):
         t0 = time.perf_counter()
         pred = predictor.predict(curve.q, curve.intensity, q_unit="1/A")
-        row = {"curve": curve.name, **pred.row(0), "seconds": time.perf_counter() - t0, "warnings": pred.warnings}
+        row = pred.row(0)
+        # SasView units: a in Å (the paper family's boosters work in nm).
+        row["values"]["a"] *= 10.0
+        row["interval"]["a"] = [10.0 * x for x in row["interval"]["a"]]
+        row = {"curve": curve.name, **row, "units": {"a": "Å"}, "seconds": time.perf_counter() - t0,
+               "warnings": pred.warnings}
         rows.append(row)
-        print(f"{curve.name}  (case {predictor.case}, {pred.level:.0%} intervals"
+        print(f"{curve.name}  (paper family, case {predictor.case}, {pred.level:.0%} intervals"
               f"{'' if row['in_domain'] else ', OUTSIDE the training domain'})")
         for k, v in row["values"].items():
             lo, hi = row["interval"][k]
-            print(f"  {k:<15}{v:>10.4g}   [{lo:.4g}, {hi:.4g}]")
+            print(f"  {k + (' [Å]' if k == 'a' else ''):<18}{v:>10.4g}   [{lo:.4g}, {hi:.4g}]")
         for w in pred.warnings:
             print(f"  warning: {w}")
     if args.json:
@@ -481,15 +536,22 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         formatter_class=_Formatter,
     )
     f.add_argument("paths", type=Path, nargs="+", help="data file(s) or folder(s)")
-    f.add_argument("--case", required=True, help="two_phase_low, two_phase_high, three_phase_low or three_phase_high")
+    f.add_argument("--case", default="auto",
+                   help="auto (the measured family picks two or three phases), two_phase_low, two_phase_high, "
+                        "three_phase_low or three_phase_high")
+    f.add_argument("--family", default="measured", choices=["measured", "paper"],
+                   help="ML initializer: 'measured' (any q window, a 8-500 Å) or 'paper' (the paper's boosters: "
+                        "q 0.01-0.3 1/Å, a 8-40 Å)")
     f.add_argument("--mode", default="seed", choices=["seed", "replace", "conventional"], help="how to fit")
     f.add_argument("--method", default="lm", help="bumps fitter: lm, amoeba, newton, de, dream, ...")
     f.add_argument("--q-unit", default=None, help="q unit of ASCII files: 1/A or 1/nm")
-    f.add_argument("--bundle", type=Path, default=None, help="bundle directory instead of the shipped one")
+    f.add_argument("--bundle", type=Path, default=None,
+                   help="bundle directory (paper family) or measured-family folder instead of the shipped one")
     f.add_argument("--q-min", type=float, default=None, help="lowest q of the fit in 1/Å (default: the data's)")
     f.add_argument("--q-max", type=float, default=None, help="highest q of the fit in 1/Å (default: the data's)")
-    f.add_argument("--smoothing", type=float, default=10.0,
-                   help="smoothing sigma of the model in Å (fixed; the paper's 2 voxels of 5 Å)")
+    f.add_argument("--smoothing", type=float, default=None,
+                   help="smoothing sigma of the model in Å, fixed in the fit (default: the measured family's "
+                        "prediction; else 10 Å, the paper's 2 voxels of 5 Å)")
     f.add_argument("--steps", type=int, default=200, help="fitter steps (DREAM: generations after burn-in)")
     f.add_argument("--plot", type=Path, default=None,
                    help="PNG of data, start, fit and residuals (a folder when several curves are fitted)")
@@ -517,8 +579,9 @@ def _cmd_fit(args: argparse.Namespace) -> int:
     results, failures = fit_many(args.paths, args.case, mode=args.mode, method=args.method, q_unit=args.q_unit,
                                  progress=not args.no_progress and len(args.paths) > 1,
                                  fit_progress=args.method != "lm" and not args.no_progress,
-                                 steps=args.steps, q_range=q_range, model_options={"smoothing": args.smoothing},
-                                 time_budget=args.time_budget,
+                                 steps=args.steps, q_range=q_range, time_budget=args.time_budget,
+                                 model_options={} if args.smoothing is None else {"smoothing": args.smoothing},
+                                 family=args.family,
                                  **({"bundle": args.bundle} if args.bundle else {}))
     for r in results:
         print(r.table())

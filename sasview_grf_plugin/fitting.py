@@ -36,6 +36,9 @@ __all__ = ["FitResult", "fit_curve", "fit_many", "plot_fit", "MODES", "DEFAULT_M
            "SUMMARY_FORMATS"]
 
 MODES = ("seed", "replace", "conventional")
+#: Booster families: "measured" (any q window and length scale, the default) and "paper" (the paper's
+#: fixed-grid boosters of Table 2).
+FAMILIES = ("measured", "paper")
 # Fixed parameters of the ensemble models: the paper's smoothing, 2 voxels of 5 Å.
 DEFAULT_MODEL_OPTIONS = {"smoothing": 10.0}
 # 90 % interval -> standard deviation of a normal distribution.
@@ -234,10 +237,36 @@ def _parameter_ranges(spec: Any, card_ranges: dict[str, Any], smoothing: float) 
     return out
 
 
-def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_unit: str | None = None,
+def _is_measured_root(bundle: Any) -> bool:
+    return bundle is not None and (Path(bundle) / "stage1" / "card.json").is_file()
+
+
+def _family_of(family: str, bundle: Any) -> str:
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; allowed: {', '.join(FAMILIES)}")
+    if bundle is not None:
+        return "measured" if _is_measured_root(bundle) else "paper"
+    return family
+
+
+def _measured_ml(curve: Any, q: np.ndarray, case: str, bundle: Any) -> tuple[Any, dict[str, Any]]:
+    """The measured family's prediction (case resolved) and its row for the FitResult."""
+    from .ml.measured import load_measured
+
+    pred = load_measured(bundle).predict(q, curve.intensity, curve.error, curve.data.dx,
+                                         None if not curve.slit_length else np.full(q.size, curve.slit_length),
+                                         case=case)
+    row = {"family": "measured", **pred.to_dict()}
+    row["values_sasview"] = dict(pred.values)
+    row["interval"] = {k: list(v) for k, v in pred.intervals.items()}
+    return pred, row
+
+
+def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "lm", q_unit: str | None = None,
               bundle: str | os.PathLike | None = None, model_options: dict[str, float] | None = None,
               steps: int = 200, name: str | None = None, progress: bool = False,
-              q_range: tuple[float, float] | None = None, time_budget: float | None = None) -> FitResult:
+              q_range: tuple[float, float] | None = None, time_budget: float | None = None,
+              family: str = "measured") -> FitResult:
     """Fit (or predict) the GRF parameters of one curve.
 
     Parameters
@@ -246,16 +275,19 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
         A sasdata ``Data1D`` (q in 1/Å), a path to a file sasdata reads (or ``.pdh``), or arrays
         ``(q, I[, dI])`` with ``q_unit``.
     case
-        ``two_phase_low``, ``two_phase_high``, ``three_phase_low`` or ``three_phase_high``: the
-        boosters and the plugin model (the porosity level must be known, see Babinet's principle).
+        ``"auto"`` (measured family: the number of phases chosen from the data; two phases fitted on the
+        low-porosity side, see Babinet's principle), or ``two_phase_low``, ``two_phase_high``,
+        ``three_phase_low``, ``three_phase_high``.
     mode
         ``"seed"``, ``"replace"`` or ``"conventional"``.
     method
         A bumps fitter: ``"lm"``, ``"amoeba"``, ``"newton"``, ``"de"``, ``"dream"``, ...
     bundle
-        A bundle directory instead of the shipped one for ``case``.
+        A bundle directory instead of the shipped one for ``case`` (paper family), or a folder of
+        measured-family bundles (``stage1/`` and the cases).
     model_options
-        Fixed parameters of the model: ``smoothing`` in Å (default 10, the paper's 2 voxels of 5 Å).
+        Fixed parameters of the model: ``smoothing`` in Å (default: the measured family's prediction;
+        10 Å, the paper's 2 voxels of 5 Å, with the paper family or without a prediction).
     steps
         Maximum fitter steps (DREAM: generations after burn-in).
     progress
@@ -266,6 +298,9 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
     time_budget
         Seconds the fitter may run; bumps stops DREAM, DE and amoeba there and returns the best point so
         far (with a warning). ``None``: no limit.
+    family
+        ``"measured"`` (default: any q window, a from 8 to 500 Å, automatic case) or ``"paper"`` (the
+        paper's boosters: q exactly 0.01-0.3 1/Å, a 8-40 Å). A ``bundle`` sets the family itself.
 
     Curves of more than ``MAX_FIT_POINTS`` points are rebinned to that many log-spaced q bins first (with
     a warning), so that a fit's memory stays bounded.
@@ -274,12 +309,25 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
-    spec = get_case(case)
+    family = _family_of(family, bundle)
+    if family == "paper":
+        if case in ("auto", "two_phase"):
+            raise ValueError(f"case {case!r} needs the measured family; the paper family needs one of two_phase_low, "
+                             "two_phase_high, three_phase_low, three_phase_high")
+        spec = get_case(case)
+    else:
+        from .ml.measured import CASE_CHOICES
+
+        if case not in CASE_CHOICES:
+            raise ValueError(f"unknown case {case!r}; allowed: {', '.join(CASE_CHOICES)}")
+        spec = None
     if time_budget is not None and not (math.isfinite(time_budget) and time_budget > 0):
         raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget}")
     curve = _as_curve(data, q_unit, name)
-    predictor = _predictor(bundle if bundle is not None else case)
-    _check_bundle_case(predictor, spec.name, bundle)
+    predictor = None
+    if family == "paper":
+        predictor = _predictor(bundle if bundle is not None else case)
+        _check_bundle_case(predictor, spec.name, bundle)
     opts = {**DEFAULT_MODEL_OPTIONS, **(model_options or {})}
     warnings_out = list(curve.notes)
     if curve.q.size > MAX_FIT_POINTS:
@@ -304,20 +352,38 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
         raise ValueError(f"{curve.name}: the data (q = {q[0]:.4g}-{q[-1]:.4g} 1/Å) {what}")
     t0 = time.perf_counter()
     ml = None
-    try:
-        pred = predictor.predict(q, curve.intensity, q_unit="1/A")
-        row = pred.row(0)
-        row["values_sasview"] = {k: (10 * v if k == "a" else v) for k, v in row["values"].items()}
-        row["interval"] = {k: ([10 * x for x in iv] if k == "a" else iv) for k, iv in row["interval"].items()}
-        row["warnings"] = pred.warnings
-        ml = row
-        if not row["in_domain"]:
-            warnings_out.append("the curve lies outside the boosters' training domain; treat the ML values with care")
-        warnings_out += pred.warnings
-    except ValueError as exc:
-        if mode != "conventional":
-            raise
-        warnings_out.append(f"no ML prediction: {exc}")
+    if family == "measured":
+        try:
+            mpred, ml = _measured_ml(curve, q, case, bundle)
+        except ValueError as exc:
+            if mode != "conventional" or case in ("auto", "two_phase"):
+                raise ValueError(f"{curve.name}: {exc}" + ("" if mode != "conventional" else
+                                 "; with --mode conventional give the case (e.g. --case three_phase_high)")) from None
+            warnings_out.append(f"no ML prediction: {exc}")
+            spec = get_case(case)
+        else:
+            spec = get_case(mpred.case)
+            if not mpred.in_domain:
+                warnings_out.append("the ML prediction is flagged: " + "; ".join(mpred.flags))
+            warnings_out += [n for n in mpred.notes if n.startswith("two phases")]
+            if mode != "conventional" and "smoothing" not in (model_options or {}):
+                opts["smoothing"] = float(mpred.values["smoothing"])
+    else:
+        try:
+            pred = predictor.predict(q, curve.intensity, q_unit="1/A")
+            row = pred.row(0)
+            row["values_sasview"] = {k: (10 * v if k == "a" else v) for k, v in row["values"].items()}
+            row["interval"] = {k: ([10 * x for x in iv] if k == "a" else iv) for k, iv in row["interval"].items()}
+            row["warnings"] = pred.warnings
+            ml = {"family": "paper", **row}
+            if not row["in_domain"]:
+                warnings_out.append("the curve lies outside the boosters' training domain; treat the ML values "
+                                    "with care")
+            warnings_out += pred.warnings
+        except ValueError as exc:
+            if mode != "conventional":
+                raise
+            warnings_out.append(f"no ML prediction: {exc}")
     data1d = curve.data
     data1d.qmin, data1d.qmax = float(lo), float(hi)
     sel = (q >= lo) & (q <= hi)
@@ -327,7 +393,9 @@ def fit_curve(data: Any, case: str, mode: str = "seed", method: str = "lm", q_un
     if not (math.isfinite(smoothing) and (smoothing > 0 or (smoothing == 0 and not spec.three_phase))):
         need = "> 0 Å (three phases)" if spec.three_phase else ">= 0 Å"
         raise ValueError(f"smoothing must be finite and {need}, got {opts['smoothing']}")
-    ranges = _parameter_ranges(spec, predictor.card["parameter_ranges"], smoothing)
+    side = ({"porosity": (0.5, 1.0) if spec.porosity == "high" else (0.0, 0.5)} if predictor is None
+            else predictor.card["parameter_ranges"])
+    ranges = _parameter_ranges(spec, side, smoothing)
     if mode == "conventional":
         from .sasview.models import grf_three_phase, grf_two_phase
 
@@ -506,7 +574,7 @@ def plot_fit(result: FitResult, path: str | os.PathLike) -> None:
     plt.close(fig)
 
 
-def fit_many(paths: list[str | os.PathLike], case: str, mode: str = "seed", method: str = "lm",
+def fit_many(paths: list[str | os.PathLike], case: str = "auto", mode: str = "seed", method: str = "lm",
              q_unit: str | None = None, progress: bool = True, fit_progress: bool = False,
              **kwargs: Any) -> tuple[list[FitResult],
                                                                                      list[dict[str, str]]]:
@@ -517,8 +585,9 @@ def fit_many(paths: list[str | os.PathLike], case: str, mode: str = "seed", meth
     from .datasets.cases import get_case
     from .loaders import load_curves
 
-    if kwargs.get("bundle") is not None:  # once, before any file is read
-        _check_bundle_case(_predictor(kwargs["bundle"]), get_case(case).name, kwargs["bundle"])
+    bundle = kwargs.get("bundle")
+    if bundle is not None and not _is_measured_root(bundle):  # once, before any file is read
+        _check_bundle_case(_predictor(bundle), get_case(case).name, bundle)
     files: list[Path] = []
     for p in map(Path, paths):
         if p.is_dir():

@@ -55,6 +55,10 @@ _DECIMAL_COMMA = re.compile(r"[-+]?\d*,\d+(?:[eE][-+]?\d+)?")
 Q_UNIT_FACTORS = {"1/A": 1.0, "1/Å": 1.0, "A^-1": 1.0, "Å^-1": 1.0, "1/nm": 0.1, "nm^-1": 0.1}
 
 
+# A pinhole resolution dq/q above this is not a resolution: instruments give 1-30 %.
+MAX_RELATIVE_DQ = 2.0
+
+
 class UnitWarning(UserWarning):
     """The q range of a file looks like it is in another unit than the one used."""
 
@@ -316,6 +320,14 @@ def prepare_data1d(data: Any, name: str, label: str | None = None) -> tuple[Any,
             setattr(data, attr, np.asarray(v, dtype=np.float64)[ok][order])
     if getattr(data, "dx", None) is not None and not np.any(np.asarray(data.dx) > 0):
         data.dx = None  # zeros mean "no pinhole resolution"; leave the slit (dxl/dxw) visible
+    if getattr(data, "dx", None) is not None and np.size(data.x):
+        rel = np.asarray(data.dx, dtype=np.float64) / np.asarray(data.x, dtype=np.float64)
+        if not np.all(np.isfinite(rel)) or np.max(rel) > MAX_RELATIVE_DQ:
+            # Not a q resolution (e.g. a fourth column of another meaning): as a pinhole width it would
+            # smear the curve flat and make sasmodels' resolution matrix enormous.
+            warnings.warn(f"{name}: its dq column is not a q resolution (dq/q up to {np.nanmax(rel):.3g}, more than "
+                          f"{MAX_RELATIVE_DQ:g}); it is ignored (no pinhole smearing)", MaskWarning, stacklevel=3)
+            data.dx = None
     usable = int(np.size(data.x))
     if usable < 2:
         raise ValueError(f"{name}: {usable} of its {q.size} points usable (the others have non-finite values, "

@@ -98,14 +98,24 @@ def _check_curve(q: Any, intensity: Any, di: Any) -> tuple[np.ndarray, np.ndarra
         raise ValueError("q and intensity must be finite (remove NaN/inf points first)")
     if np.any(q <= 0):
         raise ValueError("q must be > 0 (1/Å)")
-    if np.any(np.diff(q) <= 0):
-        raise ValueError("q must be strictly increasing (sort the data and remove duplicate q values)")
     if np.any(i <= 0):
         raise ValueError("intensity must be > 0 everywhere (mask or remove non-positive points first)")
     if di is not None:
         di = np.asarray(di, dtype=np.float64)
         if di.shape != q.shape or not np.all(np.isfinite(di)) or np.any(di <= 0):
             di = None  # unusable errors: the self-check falls back to relative residuals
+    if np.any(np.diff(q) <= 0):
+        # Merged frames repeat q values: sort, and average the repeats (their errors combined).
+        order = np.argsort(q, kind="stable")
+        q, i = q[order], i[order]
+        di = None if di is None else di[order]
+        uq, first, counts = np.unique(q, return_index=True, return_counts=True)
+        if uq.size < q.size:
+            i = np.add.reduceat(i, first) / counts
+            di = None if di is None else np.sqrt(np.add.reduceat(di**2, first)) / counts
+            q = uq
+        if q.size < 5:
+            raise ValueError(f"only {q.size} distinct q values; at least 5 are needed")
     return q, i, di
 
 
@@ -247,7 +257,8 @@ class MeasuredPredictor:
         Parameters
         ----------
         q
-            Strictly increasing q in 1/Å (at least 5 points, a window at least a factor 5 wide in 0.001-1 1/Å).
+            q in 1/Å (at least 5 points, a window at least a factor 5 wide in 0.001-1 1/Å); unsorted q are
+        sorted and repeated q values averaged.
         intensity
             Positive intensities, any scale (absolute or arbitrary units).
         di

@@ -37,10 +37,11 @@ Parameters
 - ``a`` [Å]: scaling parameter of $\Gamma$, the structure's length scale.
 - ``porosity``: pore plus layer volume fraction $\epsilon$.
 - ``layer_fraction``: fraction $\nu$ of the pore space filled by the layer.
-- ``smoothing`` [Å]: $\sigma$, with $0.1 \le \sigma/a \le 1.25$. The default
-  limits of ``a`` (8-100 Å) keep that true at the default smoothing of 10 Å; for
-  larger structures raise ``smoothing`` and the limits of ``a`` together (the
-  layer is defined on the scale of $\sigma$).
+- ``smoothing`` [Å]: $\sigma$, with $0.1 \le \sigma/a \le 1.25$ (the model
+  refuses other values with a message naming the limit). At the default
+  smoothing of 10 Å that is $8 \le a \le 100$ Å; for larger structures raise
+  ``smoothing`` with ``a`` (the layer is defined on the scale of $\sigma$; the
+  ML initializer predicts it).
 - ``sld_pore``, ``sld_layer``, ``sld_solid`` [$10^{-6}$/Å$^2$].
 
 With ``sld_layer = sld_pore`` the curve is exactly ``grf_two_phase`` of the same
@@ -93,9 +94,9 @@ category = "shape-independent"
 
 # ["name", "units", default, [lower, upper], "type", "description"]
 parameters = [
-    # 8 <= a <= 100 Å keeps 0.1 <= smoothing/a <= 1.25 at the default smoothing of 10 Å: for larger
-    # structures raise the smoothing and these limits together (the table's domain is in smoothing/a).
-    ["a", "Ang", 50.0, [8.0, 100.0], "", "GRF scaling parameter (length scale)"],
+    # The table's domain is in smoothing/a (0.1-1.25): at the default smoothing of 10 Å, a 8-100 Å. The
+    # limits of a are wider so that larger structures fit with a larger smoothing; Iq names the domain.
+    ["a", "Ang", 50.0, [8.0, 1e4], "", "GRF scaling parameter (length scale)"],
     ["porosity", "", 0.7, [0.02, 0.98], "", "pore plus layer volume fraction"],
     ["layer_fraction", "", 0.2, [0.02, 0.6], "", "fraction of the pore space filled by the layer"],
     ["smoothing", "Ang", 10.0, [0.0, 1e5], "", "Gaussian smoothing sigma, 0.1 <= smoothing/a <= 1.25"],
