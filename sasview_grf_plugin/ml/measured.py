@@ -136,6 +136,9 @@ class _Stage:
         self.level = float(card.get("interval_level", 0.9))
         self.intervals = card["intervals"]
         self.domain = card.get("domain", {})
+        self._forest: Any = None
+        self._forest_failed = False
+        self._calls = 0
 
     def features(self, x: np.ndarray, i: np.ndarray) -> np.ndarray:
         return slope_features(log_bins(x, i, self.grid), self.grid)
@@ -148,12 +151,48 @@ class _Stage:
         out = (z < s.low) | (z > s.high)
         return float(np.sum(out & seen) / np.sum(seen))
 
-    def point(self, z: np.ndarray, output: str) -> float:
-        return float(self.bundle.boosters[output].inplace_predict(z, validate_features=False).ravel()[0])
+    def _xgboost_all(self, z: np.ndarray) -> np.ndarray:
+        cols = [self.bundle.boosters[o].inplace_predict(z, validate_features=False).reshape(z.shape[0], 1)
+                for o in self.outputs]
+        cols += [self.bundle.interval_boosters[o].inplace_predict(z, validate_features=False).reshape(z.shape[0], 2)
+                 for o in self.outputs]
+        return np.concatenate(cols, axis=1).astype(np.float64)
 
-    def quantiles(self, z: np.ndarray, output: str) -> tuple[float, float]:
-        lo, hi = self.bundle.interval_boosters[output].inplace_predict(z, validate_features=False).ravel()[:2]
-        return float(min(lo, hi)), float(max(lo, hi))
+    def _flat(self) -> Any:
+        """All boosters as one :class:`~.forest.FlatForest` (built on the second call, checked against XGBoost)."""
+        if self._forest is None and not self._forest_failed:
+            from .forest import FlatForest
+
+            try:
+                forest = FlatForest.from_boosters(
+                    [self.bundle.boosters[o] for o in self.outputs] +
+                    [self.bundle.interval_boosters[o] for o in self.outputs])
+                s = self.bundle.scaler
+                z = np.stack([s.low, s.high, np.full_like(s.low, np.nan)]).astype(np.float32)
+                ref = self._xgboost_all(z)
+                if not np.all(np.abs(forest.predict(z) - ref) <= 1e-4 * np.maximum(1.0, np.abs(ref))):
+                    raise ValueError("its values differ from XGBoost's")
+                self._forest = forest
+            except ValueError:
+                self._forest_failed = True  # XGBoost evaluates every call instead
+        return self._forest
+
+    def raw(self, z: np.ndarray, point_only: str | None = None) -> dict[str, Any]:
+        """Point predictions and raw (lower, upper) quantiles per output, for one curve's features (1, m)."""
+        self._calls += 1
+        forest = self._flat() if self._calls > 1 else None
+        k = len(self.outputs)
+        if forest is not None:
+            row = forest.predict(z)[0]
+        elif point_only is not None:
+            v = float(self.bundle.boosters[point_only].inplace_predict(z, validate_features=False).ravel()[0])
+            return {"point": {point_only: v}}
+        else:
+            row = self._xgboost_all(z)[0]
+        out = {"point": {o: float(row[j]) for j, o in enumerate(self.outputs)},
+               "quantiles": {o: (float(min(row[k + 2 * j], row[k + 2 * j + 1])),
+                                 float(max(row[k + 2 * j], row[k + 2 * j + 1]))) for j, o in enumerate(self.outputs)}}
+        return out
 
     def margin(self, output: str, predicted: float) -> float:
         """Conformal margin of ``output`` for a prediction (Mondrian bins of the predicted value)."""
@@ -182,18 +221,19 @@ class MeasuredPredictor:
     def coarse_a(self, q: np.ndarray, i: np.ndarray) -> float:
         """Stage 1: a first length a0 (Å) from the absolute-q slopes."""
         z = self.stage1.features(q, i)
-        return float(np.exp(self.stage1.point(z, "a")))
+        return float(np.exp(self.stage1.raw(z, point_only="a")["point"]["a"]))
 
     def _case(self, name: str, q: np.ndarray, i: np.ndarray, a0: float) -> dict[str, Any]:
         """Two stage-2 passes and the intervals for one case; values in model units (smoothing = sigma/a)."""
         st = self.cases[name]
         z = st.features(q * a0, i)
-        a1 = a0 * math.exp(float(np.clip(st.point(z, "a"), -1.0, 1.0)))
+        a1 = a0 * math.exp(float(np.clip(st.raw(z, point_only="a")["point"]["a"], -1.0, 1.0)))
         z = st.features(q * a1, i)
+        raw = st.raw(z)
         values, intervals = {}, {}
         for o in st.outputs:
-            p = st.point(z, o)
-            lo, hi = st.quantiles(z, o)
+            p = raw["point"][o]
+            lo, hi = raw["quantiles"][o]
             if o == "a":
                 ln_a = math.log(a1) + p
                 m = st.margin(o, ln_a)

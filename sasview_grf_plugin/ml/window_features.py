@@ -9,9 +9,9 @@ neighbouring points of a fixed grid in ``ln x``. Two properties make this the ri
   serves every length scale.
 
 Grid points outside the measured window are NaN, which XGBoost treats as missing (its trees learn
-a default direction for them), so any window works. Data points are averaged in ``ln I`` within
-each grid cell (dense data: noise is averaged out); cells without a point but inside the window
-are interpolated linearly in ``ln q`` (sparse data).
+a default direction for them), so any window works. The points of each grid cell are averaged to one
+point (mean ln q, mean ln I; dense data: noise averages out), and the grid values are interpolated
+linearly between those points (sparse data: across empty cells), never extrapolated beyond them.
 """
 
 from __future__ import annotations
@@ -91,19 +91,20 @@ def log_bins(x: Any, intensity: Any, grid: LogGrid) -> np.ndarray:
     inside = (cell >= 0) & (cell < grid.n)
     rows = np.broadcast_to(np.arange(n)[:, None], (n, m))
     flat = (rows * grid.n + np.clip(cell, 0, grid.n - 1))[inside]
-    sums = np.bincount(flat, weights=li[inside], minlength=n * grid.n).reshape(n, grid.n)
     counts = np.bincount(flat, minlength=n * grid.n).reshape(n, grid.n)
+    sum_x = np.bincount(flat, weights=lx[inside], minlength=n * grid.n).reshape(n, grid.n)
+    sum_y = np.bincount(flat, weights=li[inside], minlength=n * grid.n).reshape(n, grid.n)
     out = np.full((n, grid.n), np.nan)
-    have = counts > 0
-    out[have] = sums[have] / counts[have]
-    # Cells with no point inside the measured range: interpolate (sparse data, e.g. linear q at low q).
-    lo, hi = lx[:, :1], lx[:, -1:]
-    # A cell counts when the data reach its centre: an edge cell only partly covered has a biased mean.
-    covered = (c[None, :] >= lo) & (c[None, :] <= hi)
-    out[~covered] = np.nan
-    need = covered & ~have
-    for r in np.flatnonzero(need.any(axis=1)):
-        out[r, need[r]] = np.interp(c[need[r]], lx[r], li[r])
+    for r in range(n):
+        have = counts[r] > 0
+        if not have.any():
+            continue
+        # Each cell's points become one point at their mean (ln q, ln I): averaging the noise without
+        # biasing the level by where in the cell the points lie. The grid values are then interpolated
+        # between those points (sparse data: across empty cells), never extrapolated past them.
+        px, py = sum_x[r, have] / counts[r, have], sum_y[r, have] / counts[r, have]
+        ok = (c >= px[0]) & (c <= px[-1])
+        out[r, ok] = np.interp(c[ok], px, py)
     return out[0] if single else out
 
 
