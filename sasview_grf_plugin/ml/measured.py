@@ -45,6 +45,9 @@ CASE_CHOICES = ("auto", "two_phase", "two_phase_low", "two_phase_high", "three_p
 UNITS = {"a": "Å", "smoothing": "Å", "porosity": "", "layer_fraction": ""}
 # Feature envelope: a curve whose features leave the training envelope on more than this fraction is out.
 OUTSIDE_TOLERANCE = 0.10
+# Edge probe: a parameter just beyond its range's edge that lowers the self-check misfit sum by more
+# than this fraction flags the curve as outside the case's range.
+EDGE_GAIN = 0.2
 
 
 def measured_root() -> Path:
@@ -289,6 +292,36 @@ class MeasuredPredictor:
         s = float(np.sum(r * r / sigma2))
         return {"chi2r": chi2r, "misfit": math.sqrt(s / q.size), "sum": s, "scale": c, "background": b}
 
+    def _edge_probe(self, st: _Stage, q: np.ndarray, i: np.ndarray, di: np.ndarray | None, r: dict[str, Any],
+                    dq: np.ndarray | None, slit: np.ndarray | None) -> list[str]:
+        """Flags for structures beyond the case's range, which boosters (trees) cannot predict past its edge.
+
+        A porosity or layer fraction predicted within 10 % of its range's edge is tried once more just
+        beyond the edge (one model evaluation); if that reproduces the data clearly better (misfit sum
+        down by more than EDGE_GAIN), the data lie outside the case's range.
+        """
+        from ..ensemble.table import load_table
+
+        table = load_table()
+        limits = {"porosity": table.porosity_range, "layer_fraction": table.layer_range}
+        flags = []
+        base = r["check"]["sum"]
+        for o in ("porosity", "layer_fraction"):
+            if o not in st.ranges or not math.isfinite(base):
+                continue
+            lo, hi = st.ranges[o]
+            v, width = r["values"][o], hi - lo
+            for edge, step in ((lo, -0.1 * width), (hi, 0.1 * width)):
+                if abs(v - edge) <= 0.1 * width:
+                    probe = float(np.clip(edge + step, limits[o][0] + 1e-6, limits[o][1] - 1e-6))
+                    if (probe - edge) * step <= 0:
+                        continue
+                    trial = self.self_check(q, i, di, {"layer_fraction": 0.0, **r["values"], o: probe}, dq, slit)
+                    if trial["sum"] < (1.0 - EDGE_GAIN) * base:
+                        flags.append(f"the data are reproduced clearly better with {o} {probe:.3g}, outside the "
+                                     f"{st.card['case']} range [{lo:g}, {hi:g}]: another case (or none) describes them")
+        return flags
+
     # -- the whole pipeline --------------------------------------------------------------------------
     def predict(self, q: Any, intensity: Any, di: Any = None, dq: Any = None, slit: Any = None,
                 case: str = "auto") -> MeasuredPrediction:
@@ -361,6 +394,7 @@ class MeasuredPredictor:
         flags = []
         thr = float(st.domain.get("threshold", math.inf))
         chk = r["check"]
+        flags += self._edge_probe(st, q, i, di, r, dq, slit)
         if not chk["misfit"] <= thr:
             flags.append(f"the prediction does not reproduce the data (self-check misfit {chk['misfit']:.3g} > "
                          f"{thr:.3g}, the level of in-domain curves)")
