@@ -163,9 +163,14 @@ class Predictor:
         if qd[-1] < hi - tol:
             missing.append(f"{qd[-1]:.4g}-{hi:.4g}")
         if missing:
+            # A unit mix-up shows as a window off by a factor 10: say so only then.
+            hint = (f" The data would cover it in the other unit: check q_unit={q_unit!r}." if any(
+                qd[0] * f <= lo + tol and qd[-1] * f >= hi - tol for f in (10.0, 0.1)) else
+                " The paper family needs exactly this window; the measured family (predict/fit --family "
+                "measured, the default) takes any window.")
             raise ValueError(
                 f"the data cover q = {qd[0]:.4g}-{qd[-1]:.4g} 1/nm but the {self.case} model needs "
-                f"{lo:.4g}-{hi:.4g} 1/nm; missing: {' and '.join(missing)} 1/nm (check q_unit={q_unit!r})"
+                f"{lo:.4g}-{hi:.4g} 1/nm; missing: {' and '.join(missing)} 1/nm." + hint
             )
         logq = np.log(qd)
         logi = np.log(i.reshape(-1, qd.size))
