@@ -229,8 +229,13 @@ class MeasuredPredictor:
     def _case(self, name: str, q: np.ndarray, i: np.ndarray, a0: float) -> dict[str, Any]:
         """Two stage-2 passes and the intervals for one case; values in model units (smoothing = sigma/a)."""
         st = self.cases[name]
-        z = st.features(q * a0, i)
-        a1 = a0 * math.exp(float(np.clip(st.raw(z, point_only="a")["point"]["a"], -1.0, 1.0)))
+        a1 = a0
+        for _ in range(3):
+            # Stage 2 was trained on |ln(a/a0)| <= 0.5: a first length further off takes a few steps.
+            step = float(np.clip(st.raw(st.features(q * a1, i), point_only="a")["point"]["a"], -1.0, 1.0))
+            a1 *= math.exp(step)
+            if abs(step) < 0.35:
+                break
         z = st.features(q * a1, i)
         raw = st.raw(z)
         values, intervals = {}, {}
