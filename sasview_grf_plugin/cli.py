@@ -436,6 +436,9 @@ def _predict_paper(args: argparse.Namespace) -> int:
     from .loaders import load_curves
     from .ml import load_predictor
 
+    if args.case in ("auto", "two_phase"):
+        raise ValueError(f"case {args.case!r} needs the measured family; the paper family needs one of "
+                         "two_phase_low, two_phase_high, three_phase_low, three_phase_high")
     if (args.case is None) == (args.bundle is None):
         raise ValueError("the paper family needs exactly one of --case or --bundle")
     predictor = load_predictor(args.bundle if args.bundle is not None else args.case)

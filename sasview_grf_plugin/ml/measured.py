@@ -48,6 +48,8 @@ OUTSIDE_TOLERANCE = 0.10
 # Edge probe: a parameter just beyond its range's edge that lowers the self-check misfit sum by more
 # than this fraction flags the curve as outside the case's range.
 EDGE_GAIN = 0.2
+# Model evaluations per case of the polish that precedes the choice of the number of phases (case="auto").
+POLISH_EVALUATIONS = 25
 
 
 def measured_root() -> Path:
@@ -90,7 +92,8 @@ class MeasuredPrediction:
         }
 
 
-def _check_curve(q: Any, intensity: Any, di: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def _check_curve(q: Any, intensity: Any, di: Any, dq: Any = None,
+                 slit: Any = None) -> tuple[np.ndarray, np.ndarray, Any, Any, Any]:
     q = np.asarray(q, dtype=np.float64)
     i = np.asarray(intensity, dtype=np.float64)
     if q.ndim != 1 or q.size < 5:
@@ -107,19 +110,29 @@ def _check_curve(q: Any, intensity: Any, di: Any) -> tuple[np.ndarray, np.ndarra
         di = np.asarray(di, dtype=np.float64)
         if di.shape != q.shape or not np.all(np.isfinite(di)) or np.any(di <= 0):
             di = None  # unusable errors: the self-check falls back to relative residuals
+    res = []
+    for name, v in (("dq", dq), ("slit", slit)):
+        if v is not None:
+            v = np.broadcast_to(np.asarray(v, dtype=np.float64), q.shape).copy()
+            if not np.all(np.isfinite(v)) or np.any(v < 0):
+                raise ValueError(f"{name} must be finite and >= 0 (1/Å), one value or one per q")
+        res.append(v)
+    dq, slit = res
     if np.any(np.diff(q) <= 0):
-        # Merged frames repeat q values: sort, and average the repeats (their errors combined).
+        # Merged frames repeat q values: sort, and average the repeats (their errors combined); the
+        # resolution follows its points.
         order = np.argsort(q, kind="stable")
         q, i = q[order], i[order]
-        di = None if di is None else di[order]
+        di, dq, slit = (None if v is None else v[order] for v in (di, dq, slit))
         uq, first, counts = np.unique(q, return_index=True, return_counts=True)
         if uq.size < q.size:
             i = np.add.reduceat(i, first) / counts
             di = None if di is None else np.sqrt(np.add.reduceat(di**2, first)) / counts
+            dq, slit = (None if v is None else np.add.reduceat(v, first) / counts for v in (dq, slit))
             q = uq
         if q.size < 5:
             raise ValueError(f"only {q.size} distinct q values; at least 5 are needed")
-    return q, i, di
+    return q, i, di, dq, slit
 
 
 class _Stage:
@@ -260,7 +273,7 @@ class MeasuredPredictor:
         return {"values": values, "intervals": intervals, "outside": st.outside_fraction(z[0]), "a1": a1}
 
     def self_check(self, q: np.ndarray, i: np.ndarray, di: np.ndarray | None, values: dict[str, float],
-                   dq: np.ndarray | None = None, slit: np.ndarray | None = None) -> dict[str, float]:
+                   dq: np.ndarray | None = None, slit: np.ndarray | None = None, residuals: bool = False) -> Any:
         """Re-simulate ``values`` (model units) on the data's q with its resolution; scale and background free."""
         a = values["a"]
         nu = values.get("layer_fraction", 0.0)
@@ -288,14 +301,42 @@ class MeasuredPredictor:
             coef = np.array([float(np.sum(m * i * w * w) / np.sum((m * w) ** 2)), 0.0])
         c, b = float(coef[0]), float(coef[1])
         if not c > 0:
+            if residuals:
+                return np.full(q.size, 1e3)
             return {"chi2r": math.inf, "misfit": math.inf, "sum": math.inf, "scale": c, "background": b}
         fit = c * m + b
         r = i - fit
+        if residuals:
+            return r / np.sqrt((di if di is not None else 0.0) ** 2 + (KAPPA * fit) ** 2)
         k = 2 + len(values)
         chi2r = float(np.sum((r * w) ** 2) / max(1, q.size - k)) if di is not None else None
         sigma2 = (di if di is not None else 0.0) ** 2 + (KAPPA * fit) ** 2
         s = float(np.sum(r * r / sigma2))
         return {"chi2r": chi2r, "misfit": math.sqrt(s / q.size), "sum": s, "scale": c, "background": b}
+
+    def _polish(self, st: _Stage, q: np.ndarray, i: np.ndarray, di: np.ndarray | None, values: dict[str, float],
+                dq: np.ndarray | None, slit: np.ndarray | None, evaluations: int = POLISH_EVALUATIONS) -> float:
+        """The self-check misfit sum after a few bounded least-squares steps from ``values`` (model units)."""
+        from scipy.optimize import least_squares
+
+        names = [o for o in st.outputs]
+        lo = np.array([math.log(A_RANGE[0]) if o == "a" else st.ranges[o][0] for o in names])
+        hi = np.array([math.log(A_RANGE[1]) if o == "a" else st.ranges[o][1] for o in names])
+        x0 = np.clip([math.log(values[o]) if o == "a" else values[o] for o in names], lo + 1e-9, hi - 1e-9)
+
+        def resid(x: np.ndarray) -> np.ndarray:
+            v = {"layer_fraction": 0.0, **{o: (math.exp(x[j]) if o == "a" else x[j]) for j, o in enumerate(names)}}
+            try:
+                chk = self.self_check(q, i, di, v, dq, slit, residuals=True)
+            except ValueError:
+                return np.full(q.size, 1e3)
+            return chk
+
+        try:
+            sol = least_squares(resid, x0, bounds=(lo, hi), max_nfev=evaluations, x_scale="jac")
+        except ValueError:
+            return math.inf
+        return float(np.sum(sol.fun**2))
 
     def _edge_probe(self, st: _Stage, q: np.ndarray, i: np.ndarray, di: np.ndarray | None, r: dict[str, Any],
                     dq: np.ndarray | None, slit: np.ndarray | None) -> list[str]:
@@ -348,9 +389,7 @@ class MeasuredPredictor:
         """
         if case not in CASE_CHOICES:
             raise ValueError(f"unknown case {case!r}; allowed: {', '.join(CASE_CHOICES)}")
-        q, i, di = _check_curve(q, intensity, di)
-        dq = None if dq is None else np.asarray(dq, dtype=np.float64)
-        slit = None if slit is None else np.asarray(slit, dtype=np.float64)
+        q, i, di, dq, slit = _check_curve(q, intensity, di, dq, slit)
         lo, hi = max(q[0], Q_LIMITS[0]), min(q[-1], Q_LIMITS[1])
         factor = hi / lo if hi > lo else 0.0
         if factor < WINDOW_RULE["min_factor"]:
@@ -373,6 +412,10 @@ class MeasuredPredictor:
             r["check"] = self.self_check(q, i, di, {"layer_fraction": 0.0, **r["values"]}, dq, slit)
             n, k = q.size, 2 + len(r["values"])
             s = r["check"]["sum"]
+            if len(names) > 1:
+                # Choosing the number of phases compares each case at its best, not at its raw prediction
+                # (whose errors differ between cases): a short bounded least-squares polish first.
+                s = min(s, self._polish(self.cases[name], q, i, di, r["values"], dq, slit))
             r["bic"] = n * math.log(max(s, 1e-300) / n) + k * math.log(n) if math.isfinite(s) else math.inf
             results[name] = r
         best = min(results, key=lambda c: results[c]["bic"])
@@ -392,7 +435,7 @@ class MeasuredPredictor:
                 values["porosity"] = 1.0 - values["porosity"]
                 plo, phi = intervals["porosity"]
                 intervals["porosity"] = (1.0 - phi, 1.0 - plo)
-            if case in ("auto", "two_phase"):
+            if case in ("auto", "two_phase") and abs(values["porosity"] - 0.5) > 0.01:
                 notes.append(f"two phases: porosity {values['porosity']:.4g} and {1 - values['porosity']:.4g} give "
                              "the same curve (Babinet's principle); the data cannot tell them apart, choose by what "
                              "you know of the sample (case two_phase_high for the other)")

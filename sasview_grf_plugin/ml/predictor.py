@@ -213,7 +213,10 @@ class Predictor:
             values[out] = raw[:, i].copy()
             if intervals:
                 m = self.margins[out]
-                lower[out], upper[out] = raw[:, k + 2 * i] - m, raw[:, k + 2 * i + 1] + m
+                # Quantile boosters can cross: order the pair and keep the point prediction inside.
+                q_lo, q_hi = raw[:, k + 2 * i], raw[:, k + 2 * i + 1]
+                lower[out] = np.minimum(np.minimum(q_lo, q_hi) - m, values[out])
+                upper[out] = np.maximum(np.maximum(q_lo, q_hi) + m, values[out])
             else:
                 lower[out] = upper[out] = np.full(z.shape[0], np.nan)
         outside = self.scaler.outside_fraction(z)
