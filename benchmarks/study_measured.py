@@ -4,8 +4,8 @@ and the sasdata example files.
 Usage: python benchmarks/study_measured.py [--bundles DIR] [--n 1500] [--fits 20] [--out docs/measured-family.md]
 
 Every test curve is new (SeedSequence entropy 4242, never used in training or calibration), made by
-``measured_data.synthesize``: the ensemble-mean model, the paper's noise, and the instrument effects
-named per table. Out-of-domain curves get a relative noise of 0.3-10 % at the median intensity with
+``measured_data.synthesize`` with a in the stated domain 8-500 Å: the ensemble-mean model, the paper's
+noise, and the instrument effects named per table. Out-of-domain curves get a relative noise of 0.3-10 % at the median intensity with
 the variance proportional to I (as the paper's noise model). Writes a markdown report and the raw
 figures as JSON beside it.
 """
@@ -50,7 +50,8 @@ def _resolution(info: dict, q: np.ndarray, a: float) -> tuple:
 
 
 def run_set(family, case: str, n: int, seed: list[int], effects: Effects, forced: str, auto: bool = False) -> dict:
-    d = synthesize(MEASURED_CASES[case], n, np.random.SeedSequence([ENTROPY, *seed]), effects, keep_curves=True)
+    d = synthesize(MEASURED_CASES[case], n, np.random.SeedSequence([ENTROPY, *seed]), effects, keep_curves=True,
+                   a_range=STATED_A_RANGE)
     rows = []
     for k, (q, i, di) in enumerate(d["curves"]):
         dq, slit = _resolution(d["effects"][k], q, float(d["a"][k]))
@@ -162,7 +163,8 @@ def seeded_fits(n: int) -> dict:
     rng_cases = ["two_phase", "three_phase_low", "three_phase_high"]
     for k in range(n):
         case = rng_cases[k % 3]
-        d = synthesize(MEASURED_CASES[case], 1, np.random.SeedSequence([ENTROPY, 7, k]), keep_curves=True)
+        d = synthesize(MEASURED_CASES[case], 1, np.random.SeedSequence([ENTROPY, 7, k]), keep_curves=True,
+                       a_range=STATED_A_RANGE)
         q, i, di = d["curves"][0]
         dq, _ = _resolution(d["effects"][0], q, float(d["a"][0]))
         if "slit" in d["effects"][0]:  # the fit's model would need the slit: carried as dxl
@@ -376,8 +378,9 @@ def write_report(res: dict, out: Path) -> None:
     if "fits" in res:
         L += ["## ML-seeded fits vs fits from the defaults", "",
               "LM fits of the ensemble model (case given) to simulated measurements with instrument effects; "
-              "converged = reduced chi^2 < 2 and a within 10 %. The default start uses the true smoothing "
-              "(the seeded one the predicted).", "",
+              "converged = reduced chi^2 < 2 and a within 10 %. The seeded fit starts at the prediction and "
+              "frees the smoothing; the default start gets the true smoothing, fixed (an advantage no real "
+              "measurement gives).", "",
               "| start | converged | median evaluations | median a error |", "|---|---|---|---|"]
         for mode, rows in res["fits"].items():
             ok = [r for r in rows if "evaluations" in r]

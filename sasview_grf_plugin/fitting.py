@@ -69,6 +69,7 @@ class FitResult:
     warnings: list[str] = field(default_factory=list)
     posterior: dict[str, Any] | None = None
     curves: dict[str, list[float]] = field(default_factory=dict, repr=False)
+    fixed: dict[str, float] = field(default_factory=dict)  # fixed model parameters (smoothing in Å)
 
     def to_dict(self, with_curves: bool = False) -> dict[str, Any]:
         d = asdict(self)
@@ -84,8 +85,12 @@ class FitResult:
                  f"reduced chi^2 {self.chi2:.3g}; {self.evaluations} model evaluations, {self.wall_time:.2f} s",
                  f"  {'parameter':<16}{'start':>12}{'value':>12}{'+/-':>11}"]
         for k, v in self.values.items():
-            lines.append(f"  {k + (' [Å]' if k == 'a' else ''):<16}{self.start.get(k, float('nan')):>12.5g}"
+            unit = " [Å]" if k in ("a", "smoothing") else ""
+            lines.append(f"  {k + unit:<16}{self.start.get(k, float('nan')):>12.5g}"
                          f"{v:>12.5g}{self.uncertainties.get(k, float('nan')):>11.3g}")
+        if self.fixed:
+            lines.append("  fixed: " + ", ".join(f"{k} {v:.5g}" + (" Å" if k == "smoothing" else "")
+                                                for k, v in self.fixed.items()))
         if self.posterior is not None:
             lines.append("  DREAM posterior: mean, 68 % and 95 % credible intervals")
             for k, st in self.posterior["parameters"].items():
@@ -408,6 +413,22 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
                  for k in spec.outputs}
     else:
         start = {k: float(np.clip(ml["values_sasview"][k], *ranges[k])) for k in spec.outputs}
+        if ml.get("family") == "measured" and mode == "seed" and "smoothing" not in (model_options or {}):
+            # The smoothing is free in a seeded fit (the boosters determine it least well). Its domain is
+            # smoothing/a, a ratio a box cannot hold: a stays within a factor 1.4 of the prediction, and
+            # the smoothing's box keeps smoothing/a inside the domain for every a in that range.
+            from .ensemble.table import load_table
+
+            table = load_table()
+            s_lo, s_hi = table.smoothing3_range if spec.three_phase else table.smoothing2_range
+            a_lo = max(ranges["a"][0], start["a"] / 1.4)
+            a_hi = min(ranges["a"][1], start["a"] * 1.4)
+            ranges["a"] = (a_lo, a_hi)
+            ranges["smoothing"] = (s_lo * a_hi * (1 + 1e-9), s_hi * a_lo * (1 - 1e-9))
+            if ranges["smoothing"][0] < ranges["smoothing"][1]:
+                start["smoothing"] = float(np.clip(opts["smoothing"], *ranges["smoothing"]))
+            else:
+                del ranges["smoothing"]
     result = _fit(curve, spec, start, ranges, opts, method, steps, mode, progress, time_budget)
     # bumps checks the time between steps of its iterative fitters; LM (one scipy call) is not stopped.
     if time_budget is not None and mode != "replace" and method != "lm" and time.perf_counter() - t0 >= time_budget:
@@ -420,6 +441,7 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
         result["uncertainties"] = {**result["uncertainties"],
                                    **{k: (ml["interval"][k][1] - ml["interval"][k][0]) / (2 * _Z90)
                                       for k in spec.outputs}}
+    result["fixed"] = {k: float(v) for k, v in opts.items() if k not in result["values"]}
     if result["chi2"] > 10:
         what = "the ML prediction does not reproduce the data" if mode == "replace" else "poor fit"
         result["warnings"].append(f"{what}: reduced chi^2 = {result['chi2']:.3g}")
@@ -480,7 +502,8 @@ def _fit(curve: Any, spec: Any, start: dict[str, float], ranges: dict[str, tuple
     if mirror:
         lo, hi = ranges["porosity"]
         model_ranges["porosity"] = (1.0 - hi, 1.0 - lo)
-    model = Model(kernel, **contrast, **opts, **model_start, scale=1.0, background=0.0)
+    fixed = {k: v for k, v in opts.items() if k not in model_start}
+    model = Model(kernel, **contrast, **fixed, **model_start, scale=1.0, background=0.0)
     if curve.data.dy is None:  # no uncertainties given: unit weights (chi^2 is then no goodness of fit)
         curve.data.dy = np.ones_like(np.asarray(curve.data.y, dtype=float))
     experiment = _counting_experiment()(data=curve.data, model=model)
@@ -490,7 +513,7 @@ def _fit(curve: Any, spec: Any, start: dict[str, float], ranges: dict[str, tuple
     scale, bkg = _linear_scale_background(theory, y, dy)
     model.scale.value, model.background.value = scale, bkg
     experiment.update()  # the experiment caches its theory; parameters set directly do not clear it
-    free = list(spec.outputs)
+    free = list(start)
     start_all = {**start, "scale": scale, "background": bkg}
     start_curve = experiment.theory().copy()
     posterior = None

@@ -86,10 +86,11 @@ def model_curve(qa: Any, porosity: float, layer_fraction: float, smoothing: floa
     return load_table().intensity(qa, porosity, layer_fraction, smoothing, D_PORE, D_LAYER)
 
 
-def draw_parameters(case: MeasuredCase, n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Uniform porosity, layer fraction and smoothing/a in the case's ranges; a log-uniform in A_RANGE."""
+def draw_parameters(case: MeasuredCase, n: int, rng: np.random.Generator,
+                    a_range: tuple[float, float] = A_RANGE) -> dict[str, np.ndarray]:
+    """Uniform porosity, layer fraction and smoothing/a in the case's ranges; a log-uniform in ``a_range``."""
     out = {
-        "a": np.exp(rng.uniform(*np.log(A_RANGE), n)),
+        "a": np.exp(rng.uniform(*np.log(a_range), n)),
         "porosity": rng.uniform(*case.porosity, n),
         "layer_fraction": rng.uniform(*LAYER_RANGE, n) if case.three_phase else np.zeros(n),
         "smoothing": rng.uniform(*case.smoothing, n),
@@ -149,7 +150,8 @@ def _measure(qa: np.ndarray, p: dict[str, float], rng: np.random.Generator, effe
 
 
 def synthesize(case: MeasuredCase, n: int, seed: Any, effects: Effects = EFFECTS["instrument"],
-               r_spread: float = 0.5, keep_curves: bool = False) -> dict[str, Any]:
+               r_spread: float = 0.5, keep_curves: bool = False,
+               a_range: tuple[float, float] = A_RANGE) -> dict[str, Any]:
     """``n`` synthetic measurements of ``case`` reduced to stage-1 and stage-2 features.
 
     Parameters
@@ -167,6 +169,8 @@ def synthesize(case: MeasuredCase, n: int, seed: Any, effects: Effects = EFFECTS
         sd 0.05 for the other half (the second, refining pass).
     keep_curves
         Also return the curves (q in 1/Å, intensity in a^-3 units) and the effects drawn.
+    a_range
+        Range of a in Å (log-uniform); tests use the stated domain 8-500 Å.
 
     Returns
     -------
@@ -174,7 +178,7 @@ def synthesize(case: MeasuredCase, n: int, seed: Any, effects: Effects = EFFECTS
     ``ln_r``, ``x1`` (n, stage-1 features), ``x2`` (n, stage-2 features).
     """
     rng = np.random.default_rng(seed)
-    p = draw_parameters(case, n, rng)
+    p = draw_parameters(case, n, rng, a_range)
     ln_r = np.where(rng.uniform(size=n) < 0.5, rng.uniform(-r_spread, r_spread, n), rng.normal(0.0, 0.05, n))
     b1 = np.full((n, STAGE1_GRID.n), np.nan)
     b2 = np.full((n, STAGE2_GRID.n), np.nan)
