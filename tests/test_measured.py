@@ -70,7 +70,7 @@ def test_synthesis_is_seeded_and_obeys_the_window_rule():
     a = synthesize(case, 40, np.random.SeedSequence(5), keep_curves=True)
     b = synthesize(case, 40, np.random.SeedSequence(5))
     assert np.array_equal(a["x2"], b["x2"], equal_nan=True) and np.array_equal(a["a"], b["a"])
-    for (q, i, di), e, av in zip(a["curves"], a["effects"], a["a"], strict=True):
+    for (q, i, di), e in zip(a["curves"], a["effects"], strict=True):
         lo, hi = e["window"]
         assert lo <= WINDOW_RULE["qa_low_max"] and hi >= WINDOW_RULE["qa_high_min"] and hi / lo >= 5 - 1e-9
         assert 1e-3 * (1 - 0.021) <= q[0] and q[-1] <= 1.0 * 1.021  # inside 0.001-1 1/Å up to the q error
