@@ -6,8 +6,8 @@ Usage: python benchmarks/study_measured.py [--bundles DIR] [--n 1500] [--fits 20
 Every test curve is new (SeedSequence entropy 4242, never used in training or calibration), made by
 ``measured_data.synthesize`` with a in the stated domain 8-500 Å: the ensemble-mean model, the paper's
 noise, and the instrument effects named per table. Out-of-domain curves get a relative noise of
-0.3-10 % at the median intensity, with the variance proportional to I (as the paper's noise model). Writes a markdown report and the raw
-figures as JSON beside it.
+0.3-10 % at the median intensity, with the variance proportional to I (as the paper's noise model).
+Writes a markdown report and the raw figures as JSON beside it.
 """
 
 from __future__ import annotations
