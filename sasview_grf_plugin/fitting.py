@@ -418,17 +418,21 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
             # smoothing/a, a ratio a box cannot hold: a stays within a factor 1.4 of the prediction, and
             # the smoothing's box keeps smoothing/a inside the domain for every a in that range.
             from .ensemble.table import load_table
+            from .sasview.models import grf_three_phase, grf_two_phase
 
             table = load_table()
             s_lo, s_hi = table.smoothing3_range if spec.three_phase else table.smoothing2_range
-            a_lo = max(ranges["a"][0], start["a"] / 1.4)
-            a_hi = min(ranges["a"][1], start["a"] * 1.4)
-            ranges["a"] = (a_lo, a_hi)
-            ranges["smoothing"] = (s_lo * a_hi * (1 + 1e-9), s_hi * a_lo * (1 - 1e-9))
-            if ranges["smoothing"][0] < ranges["smoothing"][1]:
-                start["smoothing"] = float(np.clip(opts["smoothing"], *ranges["smoothing"]))
-            else:
-                del ranges["smoothing"]
+            m_lo, m_hi = (grf_three_phase if spec.three_phase else grf_two_phase).parameters[0][3]
+            a_pred = float(ml["values_sasview"]["a"])
+            a_lo, a_hi = max(m_lo, a_pred / 1.4), min(m_hi, a_pred * 1.4)
+            box = (s_lo * a_hi * (1 + 1e-9), s_hi * a_lo * (1 - 1e-9))
+            if a_lo < a_hi and box[0] < box[1]:
+                ranges["a"], ranges["smoothing"] = (a_lo, a_hi), box
+                start["a"] = float(np.clip(a_pred, a_lo, a_hi))
+                start["smoothing"] = float(np.clip(opts["smoothing"], *box))
+        # A start on a bound stalls LM (its step is clipped back onto the bound): start just inside.
+        start = {k: float(np.clip(v, ranges[k][0] + 0.01 * (ranges[k][1] - ranges[k][0]),
+                                  ranges[k][1] - 0.01 * (ranges[k][1] - ranges[k][0]))) for k, v in start.items()}
     result = _fit(curve, spec, start, ranges, opts, method, steps, mode, progress, time_budget)
     # bumps checks the time between steps of its iterative fitters; LM (one scipy call) is not stopped.
     if time_budget is not None and mode != "replace" and method != "lm" and time.perf_counter() - t0 >= time_budget:

@@ -393,11 +393,12 @@ class MeasuredPredictor:
         lo, hi = max(q[0], Q_LIMITS[0]), min(q[-1], Q_LIMITS[1])
         factor = hi / lo if hi > lo else 0.0
         if factor < WINDOW_RULE["min_factor"]:
+            overlap = f"by a factor {factor:.3g} only" if factor > 0 else "not at all"
             raise ValueError(
                 f"the curve covers q = {q[0]:.4g}-{q[-1]:.4g} 1/Å, which overlaps the initializer's domain "
                 f"(q = {Q_LIMITS[0]:g}-{Q_LIMITS[1]:g} 1/Å, a window at least a factor "
-                f"{WINDOW_RULE['min_factor']:g} wide) by a factor {factor:.3g} only; fit without it "
-                "(fit --mode conventional) or measure a wider q range")
+                f"{WINDOW_RULE['min_factor']:g} wide) {overlap}; fit without it "
+                "(fit --mode conventional --case ...) or measure a wider q range")
         a0 = self.coarse_a(q, i)
         if case == "auto":
             names = list(self.cases)
