@@ -154,7 +154,7 @@ class _Stage:
         self.domain = card.get("domain", {})
         self._forest: Any = None
         self._forest_failed = False
-        self._calls = 0
+        self.curves_seen = 0  # set by the predictor: the flat forest pays off from the second curve on
 
     def features(self, x: np.ndarray, i: np.ndarray) -> np.ndarray:
         return slope_features(log_bins(x, i, self.grid), self.grid)
@@ -195,8 +195,7 @@ class _Stage:
 
     def raw(self, z: np.ndarray, point_only: str | None = None) -> dict[str, Any]:
         """Point predictions and raw (lower, upper) quantiles per output, for one curve's features (1, m)."""
-        self._calls += 1
-        forest = self._flat() if self._calls > 1 else None
+        forest = self._flat() if self.curves_seen > 1 else None
         k = len(self.outputs)
         if forest is not None:
             row = forest.predict(z)[0]
@@ -390,6 +389,9 @@ class MeasuredPredictor:
         if case not in CASE_CHOICES:
             raise ValueError(f"unknown case {case!r}; allowed: {', '.join(CASE_CHOICES)}")
         q, i, di, dq, slit = _check_curve(q, intensity, di, dq, slit)
+        # A predictor used for one curve (the CLI) never pays for building the flat forests.
+        for stage in (self.stage1, *self.cases.values()):
+            stage.curves_seen += 1
         lo, hi = max(q[0], Q_LIMITS[0]), min(q[-1], Q_LIMITS[1])
         factor = hi / lo if hi > lo else 0.0
         if factor < WINDOW_RULE["min_factor"]:
