@@ -303,7 +303,7 @@ def _add_ml(sub: argparse._SubParsersAction) -> None:
                        description="Predict the GRF parameters of every curve in a data file (any format sasdata "
                                    "reads; ASCII formats need --q-unit).")
     p.add_argument("file", type=Path, help="data file")
-    p.add_argument("--case", default=None,
+    p.add_argument("--case", default=None, choices=_CASE_CHOICES,
                    help="measured family: auto (default), two_phase, two_phase_low, two_phase_high, three_phase_low "
                         "or three_phase_high; paper family: one of the four cases")
     p.add_argument("--family", default="measured", choices=["measured", "paper"],
@@ -386,6 +386,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+# The cases of both families (the measured family's plus the paper's four), for argparse.
+_CASE_CHOICES = ("auto", "two_phase", "two_phase_low", "two_phase_high", "three_phase_low", "three_phase_high")
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     import json
 
@@ -401,14 +405,16 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     family = load_measured(args.bundle)
     case = args.case or "auto"
     rows, refused = [], []
-    for curve in load_curves(args.file, q_unit=args.q_unit):
+    curves = load_curves(args.file, q_unit=args.q_unit)
+    for curve in curves:
         t0 = time.perf_counter()
         try:
             slit = None if not curve.slit_length else [curve.slit_length] * curve.q.size
             pred = family.predict(curve.q, curve.intensity, curve.error, curve.data.dx, slit, case=case)
         except ValueError as exc:
             refused.append(f"{curve.name}: {exc}")
-            print(f"{curve.name}  REFUSED: {exc}")
+            if len(curves) > 1:  # one curve: the error line says it
+                print(f"{curve.name}  REFUSED: {exc}")
             continue
         row = {"curve": curve.name, **pred.to_dict(), "seconds": time.perf_counter() - t0}
         rows.append(row)
@@ -539,7 +545,7 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
         formatter_class=_Formatter,
     )
     f.add_argument("paths", type=Path, nargs="+", help="data file(s) or folder(s)")
-    f.add_argument("--case", default="auto",
+    f.add_argument("--case", default="auto", choices=_CASE_CHOICES,
                    help="auto (the measured family picks two or three phases), two_phase_low, two_phase_high, "
                         "three_phase_low or three_phase_high")
     f.add_argument("--family", default="measured", choices=["measured", "paper"],
