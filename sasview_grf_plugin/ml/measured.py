@@ -197,6 +197,10 @@ class _Stage:
         """Point predictions and raw (lower, upper) quantiles per output, for one curve's features (1, m)."""
         forest = self._flat() if self.curves_seen > 1 else None
         k = len(self.outputs)
+        if forest is not None and point_only is not None:
+            # Only this output's trees: the forest sums each output's trees separately.
+            j = self.outputs.index(point_only)
+            return {"point": {point_only: float(forest.predict(z, slice(j, j + 1))[0, 0])}}
         if forest is not None:
             row = forest.predict(z)[0]
         elif point_only is not None:
