@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from .paths import MODEL_NAMES
@@ -54,32 +55,45 @@ def install_plugins(directory: str | os.PathLike | None = None, force: bool = Fa
     from .. import __version__
 
     target = Path(directory) if directory is not None else sasview_plugin_dir()
+    prepare_folder(target, MODEL_NAMES, force, "the plugin folder")
+    written = []
+    for name in MODEL_NAMES:
+        path = target / f"{name}.py"
+        write_atomic(path, lambda tmp, name=name: Path(tmp).write_text(
+            _TEMPLATE.format(marker=MARKER, version=__version__, name=name), encoding="utf-8"))
+        written.append(path)
+    return written
+
+
+def prepare_folder(target: Path, names: tuple[str, ...], force: bool, what: str) -> None:
+    """Create ``target`` and refuse to overwrite model files ``<name>.py`` there that we did not write."""
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"cannot create the plugin folder {target}: {exc.strerror or exc}") from None
-    foreign = [target / f"{n}.py" for n in MODEL_NAMES
+        raise ValueError(f"cannot create {what} {target}: {exc.strerror or exc}") from None
+    foreign = [target / f"{n}.py" for n in names
                if (target / f"{n}.py").exists() and not _is_ours(target / f"{n}.py")]
     if foreign and not force:
         raise ValueError(
             f"not overwriting {', '.join(str(p) for p in foreign)}: not written by sasview-grf-plugin; "
             "move it away or pass --force to overwrite"
         )
-    written = []
-    for name in MODEL_NAMES:
-        path = target / f"{name}.py"
-        # A fresh temporary name of our own (never a user's file), renamed over the target atomically.
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{name}.", suffix=".sasview-grf.tmp", dir=target)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(_TEMPLATE.format(marker=MARKER, version=__version__, name=name))
-            os.chmod(tmp_name, 0o644)  # mkstemp makes it private; a plugin file is an ordinary readable file
-            os.replace(tmp_name, path)
-        except BaseException:
-            Path(tmp_name).unlink(missing_ok=True)
-            raise
-        written.append(path)
-    return written
+
+
+def write_atomic(path: Path, fill: Callable[[str], object]) -> None:
+    """Write ``path`` through ``fill(temporary_name)`` and an atomic rename.
+
+    The temporary file has a fresh name of our own (never a user's file) in the same folder.
+    """
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".sasview-grf.tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        fill(tmp_name)
+        os.chmod(tmp_name, 0o644)  # mkstemp makes it private; a plugin file is an ordinary readable file
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
 
 
 def uninstall_plugins(directory: str | os.PathLike | None = None) -> list[Path]:

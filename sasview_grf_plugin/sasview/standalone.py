@@ -25,7 +25,7 @@ import shutil
 import sys
 from pathlib import Path
 
-from .install import MARKER, _is_ours
+from .install import MARKER, prepare_folder, write_atomic
 from .paths import model_path
 
 __all__ = ["STANDALONE_MODELS", "standalone_source", "export_standalone"]
@@ -169,28 +169,17 @@ def export_standalone(directory: str | os.PathLike, force: bool = False) -> list
     from ..ensemble.table import TABLE_FILE, default_table_path
 
     target = Path(directory)
-    try:
-        target.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"cannot create {target}: {exc.strerror or exc}") from None
-    foreign = [target / f"{n}.py" for n in STANDALONE_MODELS
-               if (target / f"{n}.py").exists() and not _is_ours(target / f"{n}.py")]
-    if foreign and not force:
-        raise ValueError(f"not overwriting {', '.join(str(p) for p in foreign)}: not written by sasview-grf-plugin; "
-                         "move it away or pass --force to overwrite")
+    prepare_folder(target, STANDALONE_MODELS, force, "the export folder")
     written = []
     table_src, table_dst = default_table_path(), target / TABLE_FILE
     # Copy only when different: the table is 6.6 MB and an unchanged file keeps its time stamp.
     if not (table_dst.is_file() and table_dst.stat().st_size == table_src.stat().st_size
             and _sha256(table_dst) == _sha256(table_src)):
-        tmp = table_dst.with_name(table_dst.name + ".tmp")
-        shutil.copyfile(table_src, tmp)
-        os.replace(tmp, table_dst)
+        write_atomic(table_dst, lambda tmp: shutil.copyfile(table_src, tmp))
     for name in STANDALONE_MODELS:
         path = target / f"{name}.py"
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(standalone_source(name, target), encoding="utf-8")
-        os.replace(tmp, path)
+        source = standalone_source(name, target)
+        write_atomic(path, lambda tmp, source=source: Path(tmp).write_text(source, encoding="utf-8"))
         written.append(path)
     written.append(table_dst)
     return written
