@@ -266,9 +266,7 @@ class MeasuredPredictor:
             else:
                 m = st.margin(o, p)
                 values[o], lo_v, hi_v = p, lo - m, hi + m
-            rlo, rhi = st.ranges[o]
-            if o == "a":
-                rlo, rhi = A_RANGE
+            rlo, rhi = st.ranges[o]  # a: the trained A_RANGE, from the card
             # Physical and trained range: a value outside it is clipped (and flagged by the caller).
             values[o] = float(np.clip(values[o], rlo, rhi))
             intervals[o] = (float(np.clip(min(lo_v, values[o]), rlo, rhi)),
@@ -322,7 +320,7 @@ class MeasuredPredictor:
         """The self-check misfit sum after a few bounded least-squares steps from ``values`` (model units)."""
         from scipy.optimize import least_squares
 
-        names = [o for o in st.outputs]
+        names = list(st.outputs)
         lo = np.array([math.log(A_RANGE[0]) if o == "a" else st.ranges[o][0] for o in names])
         hi = np.array([math.log(A_RANGE[1]) if o == "a" else st.ranges[o][1] for o in names])
         x0 = np.clip([math.log(values[o]) if o == "a" else values[o] for o in names], lo + 1e-9, hi - 1e-9)

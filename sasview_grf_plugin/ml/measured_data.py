@@ -18,7 +18,7 @@ structure parameters).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -75,7 +75,6 @@ class Effects:
     q_error: float = 0.3
     fixed_window: tuple[float, float] | None = None  # q a window forced (tests, Table-2 comparison)
     noise: bool = True
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 EFFECTS = {"instrument": Effects(), "clean": Effects(0.0, 0.0, 0.0, 0.0)}

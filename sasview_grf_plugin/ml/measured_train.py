@@ -266,12 +266,12 @@ def calibrate_family(work: str | os.PathLike, out: str | os.PathLike, cases: tup
     is the ``misfit_quantile`` quantile of the self-check misfit of the same in-domain curves.
     """
     from .bundle import read_bundle, write_bundle
-    from .measured import MeasuredPredictor
+    from .measured import KAPPA, OUTSIDE_TOLERANCE, MeasuredPredictor
 
     out = Path(out)
+    predictor = MeasuredPredictor(out)  # calibrating one case leaves the others' boosters as they are
     for c in cases:
         bundle = read_bundle(out / c)
-        predictor = MeasuredPredictor(out)
         d = load_split(work, c, "cal", curves=True)
         rows = range(_half(d), len(d["a"]))
         res = run_pipeline(predictor, d, c, rows, raw=True)
@@ -300,8 +300,8 @@ def calibrate_family(work: str | os.PathLike, out: str | os.PathLike, cases: tup
         card["intervals"] = intervals
         card["interval_level"] = level
         card["domain"] = {"threshold": float(np.quantile(misfit[np.isfinite(misfit)], misfit_quantile)),
-                          "quantile": misfit_quantile, "kappa": _kappa(),
-                          "outside_tolerance": _outside_tolerance()}
+                          "quantile": misfit_quantile, "kappa": KAPPA,
+                          "outside_tolerance": OUTSIDE_TOLERANCE}
         log(f"{c}: self-check threshold {card['domain']['threshold']:.4g}")
         write_bundle(out / c, card, bundle.boosters, bundle.interval_boosters)
 
@@ -342,18 +342,6 @@ def slim_family(work: str | os.PathLike, out: str | os.PathLike, rounds: dict[st
                 interval_rounds_shipped=int(ikeep), val_rmse_trained=before, val_rmse_shipped=after)
             log(f"{name} {o}: {full.num_boosted_rounds()} -> {keep} rounds, val RMSE {before:.4g} -> {after:.4g}")
         write_bundle(out / name, card, points, intervals)
-
-
-def _kappa() -> float:
-    from .measured import KAPPA
-
-    return KAPPA
-
-
-def _outside_tolerance() -> float:
-    from .measured import OUTSIDE_TOLERANCE
-
-    return OUTSIDE_TOLERANCE
 
 
 def _log(msg: str) -> None:
