@@ -6,6 +6,6 @@
 Units here are SasView's: q in 1/Å, lengths in Å, SLD in 1e-6/Å^2, intensity in cm^-1.
 """
 
-from .paths import MODEL_NAMES, model_path
+from .paths import ENSEMBLE_MODELS, MODEL_NAMES, SIM_MODELS, model_path
 
-__all__ = ["MODEL_NAMES", "model_path"]
+__all__ = ["ENSEMBLE_MODELS", "MODEL_NAMES", "SIM_MODELS", "model_path"]

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["MODEL_NAMES", "model_path"]
+__all__ = ["ENSEMBLE_MODELS", "SIM_MODELS", "MODEL_NAMES", "model_path"]
 
-#: The ensemble-mean models (for fitting) and the one-realization simulations (paper-exact).
-MODEL_NAMES = ("grf_two_phase", "grf_three_phase", "grf_two_phase_sim", "grf_three_phase_sim")
+#: The ensemble-mean models: deterministic, smooth, for fitting (the GRF model family).
+ENSEMBLE_MODELS = ("grf_two_phase", "grf_three_phase")
+#: The one-realization simulations of the paper's voxel model (paper-exact, not for fitting).
+SIM_MODELS = ("grf_two_phase_sim", "grf_three_phase_sim")
+MODEL_NAMES = ENSEMBLE_MODELS + SIM_MODELS
 
 
 def model_path(name: str) -> str:

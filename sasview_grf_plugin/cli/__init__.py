@@ -1,4 +1,8 @@
-"""Command-line interface: ``sasview-grf VERB ...`` (run ``sasview-grf --help``)."""
+"""Command-line interface: ``sasview-grf VERB ...`` (run ``sasview-grf --help``).
+
+One module per group of verbs: each ``cli/<group>.py`` has ``add_parser(sub)``, registered in
+:func:`build_parser`; the verbs that predate the package layout still live here.
+"""
 
 from __future__ import annotations
 
@@ -50,7 +54,7 @@ def _add_simulate(sub: argparse._SubParsersAction) -> None:
 
 def _config(args: argparse.Namespace):
     """The preset, with ``--grid-size`` applied (then named so that it is not taken for the preset)."""
-    from .simulator import get_preset
+    from ..simulator import get_preset
 
     cfg = get_preset(args.preset)
     if args.grid_size is not None and args.grid_size != cfg.grid_size:
@@ -61,8 +65,8 @@ def _config(args: argparse.Namespace):
 def _cmd_simulate(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from .simulator import generate_structure, get_backend, simulate_curve, validate_parameters
-    from .simulator.sanity import check_phases, check_work, physical_warnings
+    from ..simulator import generate_structure, get_backend, simulate_curve, validate_parameters
+    from ..simulator.sanity import check_phases, check_work, physical_warnings
 
     cfg = _config(args)
     # Everything that can be refused is refused before any work starts.
@@ -161,7 +165,7 @@ def _add_dataset(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_dataset_generate(args: argparse.Namespace) -> int:
-    from .datasets import generate_dataset
+    from ..datasets import generate_dataset
 
     cfg = _config(args)
     _check_workers(args.workers)
@@ -179,7 +183,7 @@ def _cmd_dataset_generate(args: argparse.Namespace) -> int:
 
 
 def _cmd_dataset_info(args: argparse.Namespace) -> int:
-    from .datasets import DatasetStore
+    from ..datasets import DatasetStore
 
     store = DatasetStore.open(args.path)
     spec = store.spec
@@ -218,7 +222,7 @@ def _add_install_plugins(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_install_plugins(args: argparse.Namespace) -> int:
-    from .sasview.install import install_plugins, sasview_plugin_dir, uninstall_plugins
+    from ..sasview.install import install_plugins, sasview_plugin_dir, uninstall_plugins
 
     target = args.dir or sasview_plugin_dir()
     if args.uninstall:
@@ -251,8 +255,8 @@ def _add_export_plugin(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_export_plugin(args: argparse.Namespace) -> int:
-    from .sasview.install import sasview_plugin_dir
-    from .sasview.standalone import export_standalone
+    from ..sasview.install import sasview_plugin_dir
+    from ..sasview.standalone import export_standalone
 
     written = export_standalone(args.standalone, force=args.force)
     for path in written:
@@ -317,10 +321,10 @@ def _add_ml(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from ._deps import check_xgboost
-    from .datasets import load_dataset
-    from .ml import settings_for
-    from .ml.pipeline import train_bundle
+    from .._deps import check_xgboost
+    from ..datasets import load_dataset
+    from ..ml import settings_for
+    from ..ml.pipeline import train_bundle
 
     check_xgboost(args.device)
     _check_distinct_splits(args.train, args.val, args.test)
@@ -358,9 +362,9 @@ def _print_metrics(metrics: dict) -> None:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     import json
 
-    from .datasets import load_dataset
-    from .ml import load_predictor
-    from .ml.evaluation import evaluate_predictions, parity_plot
+    from ..datasets import load_dataset
+    from ..ml import load_predictor
+    from ..ml.evaluation import evaluate_predictions, parity_plot
 
     predictor = load_predictor(args.bundle)
     _check_dataset_memory(args.data, "evaluate")
@@ -393,14 +397,14 @@ _CASE_CHOICES = ("auto", "two_phase", "two_phase_low", "two_phase_high", "three_
 def _cmd_predict(args: argparse.Namespace) -> int:
     import json
 
-    from .loaders import load_curves
+    from ..loaders import load_curves
 
     measured = args.family == "measured"
     if args.bundle is not None:
         measured = (args.bundle / "stage1" / "card.json").is_file()
     if not measured:
         return _predict_paper(args)
-    from .ml.measured import load_measured
+    from ..ml.measured import load_measured
 
     family = load_measured(args.bundle)
     case = args.case or "auto"
@@ -439,8 +443,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 def _predict_paper(args: argparse.Namespace) -> int:
     import json
 
-    from .loaders import load_curves
-    from .ml import load_predictor
+    from ..loaders import load_curves
+    from ..ml import load_predictor
 
     if args.case in ("auto", "two_phase"):
         raise ValueError(f"case {args.case!r} needs the measured family; the paper family needs one of "
@@ -510,7 +514,7 @@ def _add_zoo(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_zoo_build(args: argparse.Namespace) -> int:
-    from .ml.zoo import build_zoo
+    from ..ml.zoo import build_zoo
 
     _check_workers(args.workers)
     done = build_zoo(args.preset, work=args.work, out=args.out, cases=args.cases, workers=args.workers,
@@ -522,8 +526,8 @@ def _cmd_zoo_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_zoo_report(args: argparse.Namespace) -> int:
-    from .ml.predictor import shipped_bundles
-    from .ml.zoo import write_report
+    from ..ml.predictor import shipped_bundles
+    from ..ml.zoo import write_report
 
     if args.bundles is None:
         bundles = shipped_bundles()
@@ -577,7 +581,7 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
 def _cmd_fit(args: argparse.Namespace) -> int:
     import json
 
-    from .fitting import fit_many, plot_fit, write_summary
+    from ..fitting import fit_many, plot_fit, write_summary
 
     q_range = None
     if args.q_min is not None or args.q_max is not None:
@@ -645,7 +649,7 @@ def _add_ensemble(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_ensemble_build(args: argparse.Namespace) -> int:
-    from .ensemble.build import DEFAULT_SPEC, build_realizations
+    from ..ensemble.build import DEFAULT_SPEC, build_realizations
 
     changes = {k: v for k, v in (("grid_size", args.grid_size), ("voxels_per_a", args.voxels_per_a),
                                  ("seed", args.seed)) if v is not None}
@@ -670,7 +674,7 @@ def _cmd_ensemble_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_ensemble_tabulate(args: argparse.Namespace) -> int:
-    from .ensemble.tabulate import tabulate
+    from ..ensemble.tabulate import tabulate
 
     card = tabulate(args.build, args.out)
     print(f"wrote {args.out / card['file']} ({card['how']})")
@@ -682,7 +686,7 @@ def _cmd_ensemble_tabulate(args: argparse.Namespace) -> int:
 def _cmd_ensemble_info(args: argparse.Namespace) -> int:
     import json
 
-    from .ensemble.table import default_table_path
+    from ..ensemble.table import default_table_path
 
     folder = args.table if args.table is not None else default_table_path().parent
     card_path = folder / "card.json"
@@ -761,7 +765,7 @@ def _check_dataset_memory(paths: list, verb: str) -> None:
     """Refuse datasets that cannot be held in memory, before reading them."""
     import psutil
 
-    from .datasets import DatasetStore
+    from ..datasets import DatasetStore
 
     specs = [DatasetStore.open(p).spec for p in paths]
     need = sum(s.n * s.config.n_q for s in specs) * _BYTES_PER_VALUE
@@ -786,7 +790,7 @@ def _check_bundle_grid(card: dict, ds, path: Path) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="sasview-grf",
