@@ -26,6 +26,7 @@ import math
 import os
 import threading
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,8 +40,11 @@ MODES = ("seed", "replace", "conventional")
 #: Booster families: "measured" (any q window and length scale, the default) and "paper" (the paper's
 #: fixed-grid boosters of Table 2).
 FAMILIES = ("measured", "paper")
-# Fixed parameters of the ensemble models: the paper's smoothing, 2 voxels of 5 Å.
-DEFAULT_MODEL_OPTIONS = {"smoothing": 10.0}
+# The paper's smoothing, 2 voxels of 5 Å: the paper family's boosters were trained with it.
+PAPER_SMOOTHING = 10.0
+# Fixed parameters of the ensemble models when nothing else sets them: the models' default smoothing_ratio
+# (sigma / a = 0.2, the paper's 10 Å at a = 50 Å).
+DEFAULT_MODEL_OPTIONS = {"smoothing_ratio": 0.2}
 # 90 % interval -> standard deviation of a normal distribution.
 _Z90 = 1.6448536269514722
 # Curves with more points are rebinned before the fit: sasmodels' pinhole resolution holds a dense
@@ -69,13 +73,44 @@ class FitResult:
     warnings: list[str] = field(default_factory=list)
     posterior: dict[str, Any] | None = None
     curves: dict[str, list[float]] = field(default_factory=dict, repr=False)
-    fixed: dict[str, float] = field(default_factory=dict)  # fixed model parameters (smoothing in Å)
+    fixed: dict[str, float] = field(default_factory=dict)  # fixed model parameters (smoothing_ratio = sigma / a)
+    # Quantities computed from the result for the user: ``smoothing`` in Å (smoothing_ratio x a).
+    derived: dict[str, float] = field(default_factory=dict)
+    # Parameters that ended on a limit of their fit range: name -> "lower" or "upper".
+    on_limit: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self, with_curves: bool = False) -> dict[str, Any]:
         d = asdict(self)
         if not with_curves:
             d.pop("curves")
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> FitResult:
+        """A result from :meth:`to_dict` (e.g. read back from ``fit --json``).
+
+        Results saved before version 0.2 hold the models' old ``smoothing`` (sigma in Å) instead of
+        ``smoothing_ratio``: it is converted to sigma / a with the result's ``a`` (a ``DeprecationWarning``
+        says so) and kept as ``derived["smoothing"]``.
+        """
+        d = dict(d)
+        d.setdefault("curves", {})
+        for key in ("values", "fixed", "start", "uncertainties"):
+            part = dict(d.get(key) or {})
+            if "smoothing" in part and "smoothing_ratio" not in part:
+                a = (d.get("values") or {}).get("a", (d.get("start") or {}).get("a"))
+                sigma = part.pop("smoothing")
+                if key == "uncertainties":
+                    part["smoothing_ratio"] = sigma / a if a else float("nan")
+                elif a:
+                    warnings.warn(f"result {d.get('name')!r}: old parameter 'smoothing' ({sigma:g} Å) read as "
+                                  f"smoothing_ratio = {sigma:g} / a = {sigma / a:.6g} (renamed in version 0.2)",
+                                  DeprecationWarning, stacklevel=2)
+                    part["smoothing_ratio"] = sigma / a
+                    d.setdefault("derived", {})["smoothing"] = sigma
+            d[key] = part
+        known = {f.name for f in cls.__dataclass_fields__.values()}
+        return cls(**{k: v for k, v in d.items() if k in known})
 
     def table(self) -> str:
         """A plain-text table of the result."""
@@ -85,12 +120,15 @@ class FitResult:
                  f"reduced chi^2 {self.chi2:.3g}; {self.evaluations} model evaluations, {self.wall_time:.2f} s",
                  f"  {'parameter':<16}{'start':>12}{'value':>12}{'+/-':>11}"]
         for k, v in self.values.items():
-            unit = " [Å]" if k in ("a", "smoothing") else ""
+            unit = " [Å]" if k == "a" else ""
             lines.append(f"  {k + unit:<16}{self.start.get(k, float('nan')):>12.5g}"
                          f"{v:>12.5g}{self.uncertainties.get(k, float('nan')):>11.3g}")
         if self.fixed:
-            lines.append("  fixed: " + ", ".join(f"{k} {v:.5g}" + (" Å" if k == "smoothing" else "")
-                                                for k, v in self.fixed.items()))
+            lines.append("  fixed: " + ", ".join(f"{k} {v:.5g}" for k, v in self.fixed.items()))
+        if "smoothing" in self.derived:
+            ratio = self.values.get("smoothing_ratio", self.fixed.get("smoothing_ratio", float("nan")))
+            lines.append(f"  smoothing = smoothing_ratio x a = {ratio:.4g} x {self.values.get('a', float('nan')):.5g} Å"
+                         f" = {self.derived['smoothing']:.4g} Å")
         if self.posterior is not None:
             lines.append("  DREAM posterior: mean, 68 % and 95 % credible intervals")
             for k, st in self.posterior["parameters"].items():
@@ -215,31 +253,76 @@ def _linear_scale_background(model_i: np.ndarray, y: np.ndarray, dy: np.ndarray)
     return float(max(scale, 1e-30)), float(bkg)
 
 
-def _parameter_ranges(spec: Any, card_ranges: dict[str, Any], smoothing: float) -> dict[str, tuple[float, float]]:
-    """Fit bounds (a in Å) from the table's domain, not from the boosters' training ranges: the model
-    holds for any a with smoothing/a in the domain. The porosity keeps the case's side of 0.5 (low or
-    high: Babinet makes the two sides indistinguishable for two phases)."""
-    from .ensemble.table import load_table
-
-    table = load_table()
-    s_lo, s_hi = table.smoothing3_range if spec.three_phase else table.smoothing2_range
-    # A hair inside the domain: smoothing / a at a bound must not round to just outside it.
-    a_lo = max(1.0, smoothing / s_hi * (1 + 1e-9))
-    a_hi = smoothing / s_lo * (1 - 1e-9) if (spec.three_phase and s_lo > 0) else 1e4
-    # ... and inside the model's own limits of a, which its Iq enforces.
+def _parameter_ranges(spec: Any, card_ranges: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Fit bounds: the model's own limits (SasView's default fit ranges; every point of that box is a valid
+    structure), not the boosters' training ranges. The porosity keeps the case's side of 0.5 (low or high:
+    Babinet makes the two sides indistinguishable for two phases)."""
     from .sasview.models import grf_three_phase, grf_two_phase
 
-    m_lo, m_hi = (grf_three_phase if spec.three_phase else grf_two_phase).parameters[0][3]
-    a_lo, a_hi = max(a_lo, m_lo), min(a_hi, m_hi)
-    if a_lo >= a_hi:
-        raise ValueError(f"smoothing {smoothing:g} Å leaves no a within the model's limits [{m_lo:g}, {m_hi:g}] Å "
-                         "and its domain of smoothing/a")
-    e_lo, e_hi = table.porosity_range
+    limits = {p[0]: (float(p[3][0]), float(p[3][1]))
+              for p in (grf_three_phase if spec.three_phase else grf_two_phase).parameters}
+    e_lo, e_hi = grf_three_phase.parameters[1][3]  # the porosity domain of the table (both sides of 0.5)
     high = float(card_ranges["porosity"][0]) >= 0.5
-    out = {"a": (a_lo, a_hi), "porosity": (0.5, e_hi) if high else (e_lo, 0.5)}
+    out = {"a": limits["a"], "porosity": (0.5, float(e_hi)) if high else (float(e_lo), 0.5),
+           "smoothing_ratio": limits["smoothing_ratio"]}
     if "layer_fraction" in spec.outputs:
-        out["layer_fraction"] = table.layer_range
+        out["layer_fraction"] = limits["layer_fraction"]
     return out
+
+
+def _inside(name: str, value: float, rng: tuple[float, float]) -> float:
+    """A start just inside its range (a start on a bound stalls LM: its step is clipped back onto the bound):
+    1 % of the range from either end, of its logarithm for ``a`` (its range spans five decades, and 1 % of
+    it in Å would move every a below 1000 Å)."""
+    lo, hi = rng
+    if name == "a":
+        llo, lhi = math.log(lo), math.log(hi)
+        m = 0.01 * (lhi - llo)
+        return float(math.exp(np.clip(math.log(min(max(value, lo), hi)), llo + m, lhi - m)))
+    m = 0.01 * (hi - lo)
+    return float(np.clip(value, lo + m, hi - m))
+
+
+# What a parameter ending on a limit usually means, for the warning.
+_LIMIT_HINTS = {
+    ("porosity", "lower"): "the minority phase would be below the model's smallest fraction, or the model does not "
+                           "describe the data (a low-q upturn wants a power law: grf_two_phase+power_law)",
+    ("porosity", "upper"): "the structure is at its most symmetric (for two phases 0.5: pore and solid alike)",
+    ("layer_fraction", "lower"): "the data show no layer: try the two-phase model",
+    ("layer_fraction", "upper"): "the layer would fill more of the pore space than the model allows",
+    ("smoothing_ratio", "lower"): "the interfaces are as sharp as the model allows",
+    ("smoothing_ratio", "upper"): "the interfaces are as smooth as the model allows",
+    ("a", "lower"): "the structure is smaller than the model's range of a, or the data hold no structure peak",
+    ("a", "upper"): "the data's q range does not reach the structure's length scale (the low-q plateau)",
+    ("scale", "lower"): "scale moved by 10^-3 from its start: the model does not describe the data",
+    ("scale", "upper"): "scale moved by 10^3 from its start: the model does not describe the data",
+}
+
+
+def _limit_warnings(values: dict[str, float], ranges: dict[str, tuple[float, float]],
+                    names: list[str]) -> tuple[dict[str, str], list[str]]:
+    """Free parameters that ended on (within 1e-6 of the range from) a limit of their fit range."""
+    on: dict[str, str] = {}
+    msgs = []
+    for k in names:
+        if k not in ranges or k not in values:
+            continue
+        lo, hi = ranges[k]
+        v = values[k]
+        if k in ("a", "scale") and lo > 0:  # ranges of several decades: compare logarithms
+            v, lo_c, hi_c = math.log(max(v, 1e-300)), math.log(lo), math.log(hi)
+        else:
+            lo_c, hi_c = lo, hi
+        tol = 1e-6 * (hi_c - lo_c)
+        side = "lower" if v <= lo_c + tol else "upper" if v >= hi_c - tol else None
+        if side is None:
+            continue
+        on[k] = side
+        limit = lo if side == "lower" else hi
+        hint = _LIMIT_HINTS.get((k, side), "the best fit lies at or beyond the limit")
+        msgs.append(f"{k} ended on its {side} limit {limit:.4g}" + (" Å" if k == "a" else "")
+                    + f": {hint}; the value is a bound, not an estimate")
+    return on, msgs
 
 
 def _is_measured_root(bundle: Any) -> bool:
@@ -271,7 +354,7 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
               bundle: str | os.PathLike | None = None, model_options: dict[str, float] | None = None,
               steps: int = 200, name: str | None = None, progress: bool = False,
               q_range: tuple[float, float] | None = None, time_budget: float | None = None,
-              family: str = "measured") -> FitResult:
+              family: str = "measured", free_smoothing: bool | None = None) -> FitResult:
     """Fit (or predict) the GRF parameters of one curve.
 
     Parameters
@@ -291,8 +374,10 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
         A bundle directory instead of the shipped one for ``case`` (paper family), or a folder of
         measured-family bundles (``stage1/`` and the cases).
     model_options
-        Fixed parameters of the model: ``smoothing`` in Å (default: the measured family's prediction;
-        10 Å, the paper's 2 voxels of 5 Å, with the paper family or without a prediction).
+        Fixed parameters of the model: ``smoothing_ratio`` = sigma / a (default: the measured family's
+        prediction; with the paper family the paper's 10 Å at the predicted a; else the model's default
+        0.2). The old ``smoothing`` (sigma in Å) is still accepted, with a ``DeprecationWarning``: it is
+        converted to sigma / a at the start value of a.
     steps
         Maximum fitter steps (DREAM: generations after burn-in).
     progress
@@ -306,6 +391,10 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
     family
         ``"measured"`` (default: any q window, a from 8 to 500 Å, automatic case) or ``"paper"`` (the
         paper's boosters: q exactly 0.01-0.3 1/Å, a 8-40 Å). A ``bundle`` sets the family itself.
+    free_smoothing
+        Fit ``smoothing_ratio`` too (starting from the value above). Default: free in an ML-seeded fit
+        of the measured family (unless ``model_options`` fixes it), fixed otherwise. The result reports
+        the smoothing in Å as well (``derived["smoothing"]`` = smoothing_ratio x a).
 
     Curves of more than ``MAX_FIT_POINTS`` points are rebinned to that many log-spaced q bins first (with
     a warning), so that a fit's memory stays bounded.
@@ -333,7 +422,23 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
     if family == "paper":
         predictor = _predictor(bundle if bundle is not None else case)
         _check_bundle_case(predictor, spec.name, bundle)
-    opts = {**DEFAULT_MODEL_OPTIONS, **(model_options or {})}
+    opts = dict(model_options or {})
+    legacy_sigma = None
+    if "smoothing" in opts:  # before version 0.2 the models took sigma in Å
+        legacy_sigma = float(opts.pop("smoothing"))
+        if not (math.isfinite(legacy_sigma) and legacy_sigma >= 0):
+            raise ValueError(f"smoothing (sigma in Å) must be finite and >= 0, got {legacy_sigma}")
+        if "smoothing_ratio" in opts:
+            raise ValueError("give smoothing_ratio (sigma / a) or the old smoothing (sigma in Å), not both")
+        warnings.warn("model_options['smoothing'] (sigma in Å) is deprecated: the models take smoothing_ratio = "
+                      "sigma / a since version 0.2; the value is converted at the start value of a",
+                      DeprecationWarning, stacklevel=2)
+    user_ratio = opts.pop("smoothing_ratio", None)
+    if user_ratio is not None:
+        user_ratio = float(user_ratio)
+        if not math.isfinite(user_ratio):
+            raise ValueError(f"smoothing_ratio must be finite, got {user_ratio}")
+    ml_ratio = None
     warnings_out = list(curve.notes)
     if curve.q.size > MAX_FIT_POINTS:
         n_raw = curve.q.size
@@ -371,8 +476,8 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
             if not mpred.in_domain:
                 warnings_out.append("the ML prediction is flagged: " + "; ".join(mpred.flags))
             warnings_out += [n for n in mpred.notes if n.startswith("two phases")]
-            if mode != "conventional" and "smoothing" not in (model_options or {}):
-                opts["smoothing"] = float(mpred.values["smoothing"])
+            if mode != "conventional":
+                ml_ratio = float(mpred.values["smoothing"]) / float(mpred.values["a"])
     else:
         try:
             pred = predictor.predict(q, curve.intensity, q_unit="1/A")
@@ -394,14 +499,10 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
     sel = (q >= lo) & (q <= hi)
     if sel.sum() < len(spec.outputs) + 3:
         raise ValueError(f"{curve.name}: only {int(sel.sum())} points in the fit range {lo:.4g}-{hi:.4g} 1/Å")
-    smoothing = float(opts["smoothing"])
-    if not (math.isfinite(smoothing) and (smoothing > 0 or (smoothing == 0 and not spec.three_phase))):
-        need = "> 0 Å (three phases)" if spec.three_phase else ">= 0 Å"
-        raise ValueError(f"smoothing must be finite and {need}, got {opts['smoothing']}")
     side = ({"porosity": (0.5, 1.0) if spec.porosity == "high" else (0.0, 0.5)} if predictor is None
             else predictor.card["parameter_ranges"])
-    ranges = _parameter_ranges(spec, side, smoothing)
-    if mode == "conventional":
+    ranges = _parameter_ranges(spec, side)
+    if mode == "conventional" or ml is None:
         from .sasview.models import grf_three_phase, grf_two_phase
 
         table = (grf_three_phase if spec.three_phase else grf_two_phase).parameters
@@ -412,27 +513,43 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
         start = {k: (float(defaults[k]) if ranges[k][0] < defaults[k] < ranges[k][1] else 0.5 * sum(ranges[k]))
                  for k in spec.outputs}
     else:
+        # The ML values as they are, clipped only to the model's limits: replace mode reports them and must
+        # compute chi^2, scale and background at exactly these values.
         start = {k: float(np.clip(ml["values_sasview"][k], *ranges[k])) for k in spec.outputs}
-        if ml.get("family") == "measured" and mode == "seed" and "smoothing" not in (model_options or {}):
-            # The smoothing is free in a seeded fit (the boosters determine it least well). Its domain is
-            # smoothing/a, a ratio a box cannot hold: a stays within a factor 1.4 of the prediction, and
-            # the smoothing's box keeps smoothing/a inside the domain for every a in that range.
-            from .ensemble.table import load_table
-            from .sasview.models import grf_three_phase, grf_two_phase
-
-            table = load_table()
-            s_lo, s_hi = table.smoothing3_range if spec.three_phase else table.smoothing2_range
-            m_lo, m_hi = (grf_three_phase if spec.three_phase else grf_two_phase).parameters[0][3]
-            a_pred = float(ml["values_sasview"]["a"])
-            a_lo, a_hi = max(m_lo, a_pred / 1.4), min(m_hi, a_pred * 1.4)
-            box = (s_lo * a_hi * (1 + 1e-9), s_hi * a_lo * (1 - 1e-9))
-            if a_lo < a_hi and box[0] < box[1]:
-                ranges["a"], ranges["smoothing"] = (a_lo, a_hi), box
-                start["a"] = float(np.clip(a_pred, a_lo, a_hi))
-                start["smoothing"] = float(np.clip(opts["smoothing"], *box))
-        # A start on a bound stalls LM (its step is clipped back onto the bound): start just inside.
-        start = {k: float(np.clip(v, ranges[k][0] + 0.01 * (ranges[k][1] - ranges[k][0]),
-                                  ranges[k][1] - 0.01 * (ranges[k][1] - ranges[k][0]))) for k, v in start.items()}
+        moved = [k for k in spec.outputs if start[k] != float(ml["values_sasview"][k])]
+        if moved:
+            warnings_out.append("the ML prediction lies outside the model's limits in " + ", ".join(
+                f"{k} ({ml['values_sasview'][k]:.4g}, limits {ranges[k][0]:.4g}-{ranges[k][1]:.4g})" for k in moved)
+                + ": evaluated on the limit")
+    # The smoothing, sigma / a: given, converted from the old Å value, predicted, or the model's default.
+    if user_ratio is not None:
+        ratio = user_ratio
+    elif legacy_sigma is not None:
+        ratio = legacy_sigma / start["a"]
+    elif ml_ratio is not None:
+        ratio = ml_ratio
+    elif family == "paper" and ml is not None:
+        ratio = PAPER_SMOOTHING / start["a"]  # the paper's boosters were trained at sigma = 10 Å
+    else:
+        ratio = DEFAULT_MODEL_OPTIONS["smoothing_ratio"]
+    s_lo, s_hi = ranges["smoothing_ratio"]
+    if not s_lo <= ratio <= s_hi:
+        if user_ratio is not None:
+            raise ValueError(f"smoothing_ratio {ratio:g} is outside the model's limits [{s_lo:g}, {s_hi:g}]")
+        what = (f"smoothing {legacy_sigma:g} Å at a = {start['a']:.4g} Å" if legacy_sigma is not None
+                else "the predicted smoothing" if ml_ratio is not None else "the paper's smoothing of 10 Å")
+        warnings_out.append(f"{what} gives smoothing_ratio {ratio:.4g}, outside the model's limits "
+                            f"[{s_lo:g}, {s_hi:g}]: {min(max(ratio, s_lo), s_hi):g} used")
+        ratio = min(max(ratio, s_lo), s_hi)
+    if free_smoothing is None:
+        free_smoothing = (family == "measured" and mode == "seed" and ml_ratio is not None and user_ratio is None
+                          and legacy_sigma is None)
+    if free_smoothing and mode != "replace":
+        start["smoothing_ratio"] = ratio
+    else:
+        opts["smoothing_ratio"] = ratio
+    if mode != "replace":
+        start = {k: _inside(k, v, ranges[k]) for k, v in start.items()}
     result = _fit(curve, spec, start, ranges, opts, method, steps, mode, progress, time_budget)
     # bumps checks the time between steps of its iterative fitters; LM (one scipy call) is not stopped.
     if time_budget is not None and mode != "replace" and method != "lm" and time.perf_counter() - t0 >= time_budget:
@@ -441,11 +558,16 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
     result.update(ml=ml, warnings=warnings_out, wall_time=time.perf_counter() - t0, case=spec.name, mode=mode,
                   method=method, name=curve.name, q_range=(float(lo), float(hi)))
     if mode == "replace" and ml is not None:
-        result["values"] = {**result["values"], **{k: ml["values_sasview"][k] for k in spec.outputs}}
+        # The values stay those at which chi^2, scale and background were computed (the ML's, clipped to the
+        # model's limits); the uncertainties are the ML's intervals.
         result["uncertainties"] = {**result["uncertainties"],
                                    **{k: (ml["interval"][k][1] - ml["interval"][k][0]) / (2 * _Z90)
                                       for k in spec.outputs}}
     result["fixed"] = {k: float(v) for k, v in opts.items() if k not in result["values"]}
+    ratio_final = result["values"].get("smoothing_ratio", result["fixed"].get("smoothing_ratio"))
+    if ratio_final is not None:
+        result["derived"] = {"smoothing": float(ratio_final) * float(result["values"]["a"])}
+    result["warnings"] += result.pop("limit_warnings")
     if result["chi2"] > 10:
         what = "the ML prediction does not reproduce the data" if mode == "replace" else "poor fit"
         result["warnings"].append(f"{what}: reduced chi^2 = {result['chi2']:.3g}")
@@ -550,6 +672,7 @@ def _fit(curve: Any, spec: Any, start: dict[str, float], ranges: dict[str, tuple
                 errs[k] = st["std"]
         problem.setp(res.x)
         chi2 = float(problem.chisq())
+        scale_range = (float(model.scale.bounds[0]), float(model.scale.bounds[1]))
         if mirror:
             values["porosity"] = 1.0 - values["porosity"]
             if posterior is not None:
@@ -563,7 +686,12 @@ def _fit(curve: Any, spec: Any, start: dict[str, float], ranges: dict[str, tuple
                 corr[:, i] *= -1.0
                 posterior["correlation"]["matrix"] = corr.tolist()
     final_curve = experiment.theory()
+    on_limit: dict[str, str] = {}
+    limit_msgs: list[str] = []
+    if mode != "replace":
+        on_limit, limit_msgs = _limit_warnings(values, {**ranges, "scale": scale_range}, [*free, "scale"])
     return {"values": {k: values[k] for k in (*free, "scale", "background")},
+            "on_limit": on_limit, "limit_warnings": limit_msgs,
             "uncertainties": {k: errs[k] for k in (*free, "scale", "background")},
             "start": start_all, "chi2": chi2, "n_points": int(len(y)), "posterior": posterior,
             "evaluations": experiment.evaluations,

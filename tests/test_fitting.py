@@ -112,8 +112,8 @@ def test_cli_fit_prints_a_table_and_writes_json_and_plot(measurement, tmp_path, 
 
 
 def _ludox_like_measurements(n, seed):
-    """Ensemble-model curves with 6 % pinhole resolution and q points of a real file (Ludox_silica.xml),
-    2 % Gaussian noise: the truths (a in Å, porosity) and sasdata Data1D objects."""
+    """Ensemble-model curves (the default smoothing_ratio 0.2) with 6 % pinhole resolution and q points of a
+    real file (Ludox_silica.xml), 2 % Gaussian noise: the truths (a in Å, porosity) and sasdata Data1D objects."""
     import sasdata
     from sasdata.dataloader.data_info import Data1D
     from sasdata.dataloader.loader import Loader
@@ -132,7 +132,7 @@ def _ludox_like_measurements(n, seed):
     for _ in range(n):
         truth = {"a": float(rng.uniform(20, 150)), "porosity": float(rng.uniform(0.1, 0.45))}
         shell = ModelData1D(x=q, y=np.ones_like(q), dx=dq, dy=np.ones_like(q))
-        clean = DirectModel(shell, kernel)(**truth, smoothing=10.0, sld_pore=0.0, sld_solid=10.0, scale=0.02,
+        clean = DirectModel(shell, kernel)(**truth, smoothing_ratio=0.2, sld_pore=0.0, sld_solid=10.0, scale=0.02,
                                            background=0.05)
         dy = 0.02 * clean
         noise = rng.standard_normal(q.size)
@@ -177,10 +177,74 @@ def test_high_porosity_is_fitted_as_its_mirror_and_data_without_errors_are_fitte
 
     q = np.geomspace(0.005, 0.4, 120)  # 1/A
     a = 60.0
-    clean = 0.3 * 1e-4 * a**3 * load_table().intensity(q * a, 0.72, 0.0, 10.0 / a, 1.0, 0.0) + 0.01
+    clean = 0.3 * 1e-4 * a**3 * load_table().intensity(q * a, 0.72, 0.0, 0.2, 1.0, 0.0) + 0.01
     noise = 1 + 0.01 * np.random.default_rng(3).standard_normal(q.size)
     r = fit_curve((q, clean * noise, 0.01 * clean), "two_phase_high", mode="conventional", q_unit="1/A")
     assert r.values["porosity"] == pytest.approx(0.72, abs=0.01) and r.values["a"] == pytest.approx(a, rel=0.02)
     bare = fit_curve((q, clean * noise), "two_phase_high", mode="conventional", q_unit="1/A")
     assert bare.values["porosity"] == pytest.approx(0.72, abs=0.02)
     assert any("no uncertainties" in w for w in bare.warnings)
+
+
+def test_replace_mode_computes_chi2_scale_and_background_at_the_values_it_reports(tmp_path):
+    # Regression: replace mode printed the ML's a (~49 Å) but computed chi^2, scale and background at a start
+    # pushed 1 % of a's 8-10^4 Å range inside it (~108 Å). The reported values, with the fixed smoothing_ratio,
+    # scale and background, must reproduce the reported chi^2 through sasmodels directly.
+    from sasmodels.core import load_model
+    from sasmodels.direct_model import DirectModel
+
+    from sasview_grf_plugin.loaders import load_curves
+    from sasview_grf_plugin.sasview import model_path
+
+    path = write_measurement(tmp_path / "m49.xml", 4.9, 0.3, seed=1)
+    r = fit_curve(path, "two_phase_low", mode="replace")
+    ml_a = r.ml["values_sasview"]["a"]
+    assert 35.0 < ml_a < 70.0  # the case the bug hit: a far below the old nudge of ~108 Å
+    assert r.values["a"] == r.start["a"] == ml_a
+    assert r.values["porosity"] == r.ml["values_sasview"]["porosity"]
+    (curve,) = load_curves(path)
+    d = curve.data
+    pars = {**r.values, **r.fixed, "sld_pore": 0.0, "sld_solid": 1.0}
+    model_i = DirectModel(d, load_model(model_path("grf_two_phase")))(**pars)
+    y, dy = np.asarray(d.y), np.asarray(d.dy)
+    chi2 = np.sum(((y - model_i) / dy) ** 2) / (y.size - 4)
+    assert r.chi2 == pytest.approx(chi2, rel=1e-6)
+    assert r.derived["smoothing"] == pytest.approx(r.fixed["smoothing_ratio"] * ml_a)
+
+
+def test_old_smoothing_in_angstrom_is_converted_with_a_deprecation_warning(measurement):
+    with pytest.warns(DeprecationWarning, match="smoothing_ratio"):
+        r = fit_curve(measurement, "two_phase_low", mode="conventional", model_options={"smoothing": 10.0})
+    # Converted at the start value of a (the model's default 50 Å), then fixed.
+    assert r.fixed["smoothing_ratio"] == pytest.approx(10.0 / r.start["a"])
+    old = {**r.to_dict(), "fixed": {"smoothing": 12.0}}
+    old["values"] = dict(old["values"], a=40.0)
+    with pytest.warns(DeprecationWarning, match="smoothing_ratio = 12 / a = 0.3"):
+        back = type(r).from_dict(old)
+    assert back.fixed == {"smoothing_ratio": pytest.approx(0.3)} and back.derived["smoothing"] == 12.0
+    with pytest.raises(ValueError, match="not both"):
+        fit_curve(measurement, "two_phase_low", model_options={"smoothing": 10.0, "smoothing_ratio": 0.2})
+
+
+@pytest.mark.slow
+def test_a_fit_that_ends_on_a_limit_says_so(measurement):
+    # The three-phase model fitted to two-phase data (no layer) drives the layer fraction onto its lower limit.
+    r = fit_curve(measurement, "three_phase_low", mode="conventional")
+    assert r.on_limit == {"layer_fraction": "lower"}
+    assert r.values["layer_fraction"] == pytest.approx(0.02, abs=1e-9)
+    assert any(w.startswith("layer_fraction ended on its lower limit 0.02: the data show no layer")
+               for w in r.warnings)
+    assert "layer_fraction ended on its lower limit" in r.table()
+
+
+def test_limit_detection_is_relative_to_the_range_and_logarithmic_for_a():
+    from sasview_grf_plugin.fitting import _limit_warnings
+
+    ranges = {"a": (1.0, 1e5), "porosity": (0.02, 0.5), "scale": (1e-3, 1e3)}
+    on, msgs = _limit_warnings({"a": 1e5 * (1 - 1e-7), "porosity": 0.02 + 1e-9, "scale": 1.0}, ranges,
+                               ["a", "porosity", "scale"])
+    assert on == {"a": "upper", "porosity": "lower"} and len(msgs) == 2
+    assert msgs[1].startswith("porosity ended on its lower limit 0.02:")
+    # 1e-4 Å above the lower limit of a is 1e-4 of a decade: not on the limit; nor is a porosity 1e-5 inside.
+    on, _ = _limit_warnings({"a": 1.0001, "porosity": 0.5 - 1e-5}, ranges, ["a", "porosity"])
+    assert on == {}
