@@ -178,7 +178,7 @@ def seeded_fits(n: int) -> dict:
                 data.dxl = dxl
             try:
                 r = fit_curve(data, case=forced, mode=mode, name=f"sim{k}", bundle=BUNDLES,
-                              model_options={"smoothing": float(d["smoothing"][0] * d["a"][0])}
+                              model_options={"smoothing_ratio": float(d["smoothing"][0])}
                               if mode == "conventional" else None)
                 err_a = abs(r.values["a"] - d["a"][0]) / d["a"][0]
                 out[mode].append({"chi2": r.chi2, "evaluations": r.evaluations, "err_a": err_a,

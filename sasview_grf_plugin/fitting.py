@@ -786,13 +786,18 @@ def write_summary(results: list[FitResult], failures: list[dict[str, str]], path
         # surrogateescape: names of files whose names are not UTF-8 are written back as their bytes.
         with open(path, "w", newline="", encoding="utf-8", errors="surrogateescape") as fh:
             w = csv.writer(fh)
+            # The fixed smoothing_ratio and the smoothing in Å (smoothing_ratio x a) are columns too.
+            fixed = sorted({k for r in results for k in r.fixed} - set(keys))
             w.writerow(["name", "case", "mode", "chi2", "evaluations", "wall_time_s", *keys,
-                        *(f"{k}_err" for k in keys), "warnings"])
+                        *(f"{k}_err" for k in keys), *fixed, "smoothing_A", "warnings"])
             for r in results:
                 w.writerow([r.name, r.case, r.mode, f"{r.chi2:.6g}", r.evaluations, f"{r.wall_time:.3f}",
                             *(f"{r.values.get(k, float('nan')):.6g}" for k in keys),
-                            *(f"{r.uncertainties.get(k, float('nan')):.3g}" for k in keys), "; ".join(r.warnings)])
+                            *(f"{r.uncertainties.get(k, float('nan')):.3g}" for k in keys),
+                            *(f"{r.fixed.get(k, float('nan')):.6g}" for k in fixed),
+                            f"{r.derived.get('smoothing', float('nan')):.6g}", "; ".join(r.warnings)])
             for f in failures:
-                w.writerow([f["source"], "", "", "", "", "", *([""] * 2 * len(keys)), "FAILED: " + f["error"]])
+                w.writerow([f["source"], "", "", "", "", "", *([""] * (2 * len(keys) + len(fixed) + 1)),
+                            "FAILED: " + f["error"]])
     else:
         path.write_text(json.dumps({"results": [r.to_dict() for r in results], "failures": failures}, indent=1))

@@ -95,6 +95,12 @@ def test_batch_goes_on_past_a_bad_file(tmp_path, measurement):
     write_summary(results, failures, summary)
     text = summary.read_text()
     assert "FAILED" in text and text.count("\n") == 3
+    import csv
+
+    rows = list(csv.DictReader(summary.open()))
+    # The smoothing: the fixed ratio and its value in Å at the reported a.
+    assert float(rows[0]["smoothing_A"]) == pytest.approx(float(rows[0]["smoothing_ratio"]) * float(rows[0]["a"]),
+                                                          rel=1e-5)
 
 
 def test_cli_fit_prints_a_table_and_writes_json_and_plot(measurement, tmp_path, capsys):
@@ -107,6 +113,15 @@ def test_cli_fit_prints_a_table_and_writes_json_and_plot(measurement, tmp_path, 
     assert "mode replace" in text and "ML prediction (90 % interval)" in text
     (row,) = json.loads(out.read_text())
     assert set(row["values"]) == {"a", "porosity", "scale", "background"} and png.stat().st_size > 5000
+    assert set(row["fixed"]) == {"smoothing_ratio"} and "smoothing = smoothing_ratio x a" in text
+    # A seeded fit frees the smoothing; --smoothing-ratio fixes it, --no-free-smoothing keeps the predicted one.
+    assert main(["fit", str(measurement), "--case", "two_phase_low", "--smoothing-ratio", "0.45", "--json",
+                 str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["fixed"] == {"smoothing_ratio": 0.45} and "smoothing_ratio" not in row["values"]
+    assert main(["fit", str(measurement), "--case", "two_phase_low", "--smoothing", "10", "--smoothing-ratio",
+                 "0.4"]) == 2
+    assert "not both" in capsys.readouterr().err
     assert main(["fit", str(tmp_path / "nothing.xml"), "--case", "two_phase_low"]) == 2
     assert "no such data file" in capsys.readouterr().err
 

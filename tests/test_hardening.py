@@ -344,8 +344,8 @@ def test_large_curves_are_rebinned_for_the_fit(tmp_path):
 
     q = np.linspace(0.01, 0.3, 20000)
     kernel = load_model(model_path("grf_two_phase"))
-    i = DirectModel(empty_data1D(q), kernel)(a=25.0, porosity=0.3, smoothing=10.0, sld_pore=0.0, sld_solid=1.0,
-                                             scale=1.0, background=0.001)
+    i = DirectModel(empty_data1D(q), kernel)(a=25.0, porosity=0.3, smoothing_ratio=0.4, sld_pore=0.0,
+                                             sld_solid=1.0, scale=1.0, background=0.001)
     rng = np.random.default_rng(0)
     r = fit_curve((q, i * (1 + 0.01 * rng.standard_normal(q.size)), 0.01 * i), "two_phase_low", q_unit="1/A")
     assert r.n_points <= MAX_FIT_POINTS and any("20000 points rebinned" in w for w in r.warnings)
@@ -457,8 +457,7 @@ def test_plugin_models_refuse_negative_q_and_a_beyond_their_limits(model):
     kernel = load_model(model_path(model))
     with pytest.raises(ValueError, match="q must be finite and >= 0"):
         DirectModel(empty_data1D(np.array([-0.01, 0.1])), kernel)()
-    # (three phases: smoothing/a leaves the table's domain first, and that message says so)
-    with pytest.raises(ValueError, match=r"a = 1e\+06 Å is outside the model's limits|smoothing/a = 1e-05 is outside"):
+    with pytest.raises(ValueError, match=r"a = 1e\+06 Å is outside the model's limits \[1, 100000\] Å"):
         DirectModel(empty_data1D(np.array([0.01, 0.1])), kernel)(a=1e6)
 
 
@@ -542,7 +541,7 @@ def test_limited_memory_million_point_fit_succeeds(tmp_path):
 
     coarse = np.geomspace(0.005, 0.3, 400)
     i = DirectModel(empty_data1D(coarse), load_model(model_path("grf_two_phase")))(
-        a=25.0, porosity=0.3, smoothing=10.0, sld_pore=0.0, sld_solid=1.0, scale=1.0, background=0.001)
+        a=25.0, porosity=0.3, smoothing_ratio=0.4, sld_pore=0.0, sld_solid=1.0, scale=1.0, background=0.001)
     i = np.exp(np.interp(np.log(q), np.log(coarse), np.log(i)))
     np.savetxt(tmp_path / "million.csv", np.column_stack([q, i, 0.01 * i]), delimiter=",", fmt="%.8g")
     r, dt = limited(["fit", "million.csv", "--case", "two_phase_low", "--q-unit", "1/A", "--no-progress",

@@ -23,11 +23,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 # Parameter sets (SasView units) the standalone files must reproduce, inside and at the edges of the domain.
 CASES = {
-    "grf_two_phase": [dict(a=50.0, porosity=0.3, smoothing=10.0), dict(a=8.0, porosity=0.02, smoothing=10.0),
-                      dict(a=400.0, porosity=0.5, smoothing=0.0, sld_pore=2.0, sld_solid=-1.0, scale=0.3)],
-    "grf_three_phase": [dict(a=50.0, porosity=0.7, layer_fraction=0.2, smoothing=10.0),
-                        dict(a=25.0, porosity=0.33, layer_fraction=0.22, smoothing=10.0, sld_layer=3.0),
-                        dict(a=100.0, porosity=0.98, layer_fraction=0.6, smoothing=12.5, background=0.0)],
+    "grf_two_phase": [dict(a=50.0, porosity=0.3, smoothing_ratio=0.2),
+                      dict(a=1.0, porosity=0.02, smoothing_ratio=1.25),
+                      dict(a=400.0, porosity=0.5, smoothing_ratio=0.0, sld_pore=2.0, sld_solid=-1.0, scale=0.3)],
+    "grf_three_phase": [dict(a=50.0, porosity=0.7, layer_fraction=0.2, smoothing_ratio=0.2),
+                        dict(a=25.0, porosity=0.33, layer_fraction=0.22, smoothing_ratio=0.4, sld_layer=3.0),
+                        dict(a=1e5, porosity=0.98, layer_fraction=0.6, smoothing_ratio=0.1, background=0.0)],
 }
 Q = np.concatenate([[0.0], np.geomspace(1e-5, 10.0, 120)])
 

@@ -31,7 +31,7 @@ def test_ensemble_model_is_the_exact_level_cut_in_sasview_units_without_smoothin
 
     q = np.geomspace(1e-4, 1.0, 80)  # 1/A
     kernel = load_model(model_path("grf_two_phase")).make_kernel([q])
-    got = call_kernel(kernel, dict(a=40.0, porosity=0.27, smoothing=0.0, sld_pore=1.0, sld_solid=7.0,
+    got = call_kernel(kernel, dict(a=40.0, porosity=0.27, smoothing_ratio=0.0, sld_pore=1.0, sld_solid=7.0,
                                    scale=1.0, background=0.0))
     # I [cm^-1] = 1e-4 (Delta SLD)^2 a^3 F(q a), a in A, SLD in 1e-6/A^2.
     np.testing.assert_allclose(got, 1e-4 * 36.0 * 40.0**3 * levelcut_curve(q * 40.0, 0.27), rtol=0.01)
@@ -47,8 +47,9 @@ def test_ensemble_models_work_in_sum_models_and_refuse_bad_input():
                       {"a": 60.0, "porosity": 0.2, "background": 0.0})
     np.testing.assert_allclose(both, grf + 1e-6 * q**-4.0, rtol=1e-10)
     kernel = load_model(model_path("grf_three_phase")).make_kernel([q])
-    with pytest.raises(ValueError, match=r"smoothing/a = 0.02 is outside the three-phase domain"):
-        call_kernel(kernel, {"a": 500.0})
+    with pytest.raises(ValueError, match=r"smoothing/a = 0.05 is outside the three-phase domain \[0.1, 1.25\] "
+                                         r"\(the models' smoothing_ratio"):
+        call_kernel(kernel, {"smoothing_ratio": 0.05})
     with pytest.raises(ValueError, match="SLDs must be finite"):
         call_kernel(kernel, {"sld_layer": float("nan")})
     two = load_model(model_path("grf_two_phase")).make_kernel([np.array([-0.1, 0.1])])

@@ -562,9 +562,15 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
                    help="bundle directory (paper family) or measured-family folder instead of the shipped one")
     f.add_argument("--q-min", type=float, default=None, help="lowest q of the fit in 1/Å (default: the data's)")
     f.add_argument("--q-max", type=float, default=None, help="highest q of the fit in 1/Å (default: the data's)")
+    f.add_argument("--smoothing-ratio", type=float, default=None,
+                   help="the model's smoothing_ratio (sigma / a), fixed in the fit (default: the measured family's "
+                        "prediction, free in a seeded fit; with --family paper the paper's 10 Å at the predicted a; "
+                        "else the model's default 0.2)")
+    f.add_argument("--free-smoothing", action=argparse.BooleanOptionalAction, default=None,
+                   help="fit smoothing_ratio too (default: free in an ML-seeded fit of the measured family, fixed "
+                        "otherwise)")
     f.add_argument("--smoothing", type=float, default=None,
-                   help="smoothing sigma of the model in Å, fixed in the fit (default: the measured family's "
-                        "prediction; else 10 Å, the paper's 2 voxels of 5 Å)")
+                   help="deprecated: smoothing sigma in Å, converted to smoothing_ratio at the start value of a")
     f.add_argument("--steps", type=int, default=200, help="fitter steps (DREAM: generations after burn-in)")
     f.add_argument("--plot", type=Path, default=None,
                    help="PNG of data, start, fit and residuals (a folder when several curves are fitted)")
@@ -576,6 +582,16 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
                         "(DREAM, DE, amoeba; LM fits take about a second)")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
     f.set_defaults(func=_cmd_fit)
+
+
+def _smoothing_options(args: argparse.Namespace) -> dict[str, float]:
+    if args.smoothing is not None and args.smoothing_ratio is not None:
+        raise ValueError("give --smoothing-ratio (sigma / a) or the deprecated --smoothing (sigma in Å), not both")
+    if args.smoothing is not None:
+        print("note: --smoothing (sigma in Å) is deprecated; the models take --smoothing-ratio = sigma / a since "
+              "version 0.2 (converted at the start value of a)", file=sys.stderr)
+        return {"smoothing": args.smoothing}
+    return {} if args.smoothing_ratio is None else {"smoothing_ratio": args.smoothing_ratio}
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
@@ -593,7 +609,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                                  progress=not args.no_progress and len(args.paths) > 1,
                                  fit_progress=args.method != "lm" and not args.no_progress,
                                  steps=args.steps, q_range=q_range, time_budget=args.time_budget,
-                                 model_options={} if args.smoothing is None else {"smoothing": args.smoothing},
+                                 model_options=_smoothing_options(args), free_smoothing=args.free_smoothing,
                                  family=args.family,
                                  **({"bundle": args.bundle} if args.bundle else {}))
     for r in results:
