@@ -91,7 +91,7 @@ class FitResult:
     def from_dict(cls, d: dict[str, Any]) -> FitResult:
         """A result from :meth:`to_dict` (e.g. read back from ``fit --json``).
 
-        Results saved before version 0.2 hold the models' old ``smoothing`` (sigma in Å) instead of
+        Results saved by version 0.1 hold the models' old ``smoothing`` (sigma in Å) instead of
         ``smoothing_ratio``: it is converted to sigma / a with the result's ``a`` (a ``DeprecationWarning``
         says so) and kept as ``derived["smoothing"]``.
         """
@@ -106,7 +106,7 @@ class FitResult:
                     part["smoothing_ratio"] = sigma / a if a else float("nan")
                 elif a:
                     warnings.warn(f"result {d.get('name')!r}: old parameter 'smoothing' ({sigma:g} Å) read as "
-                                  f"smoothing_ratio = {sigma:g} / a = {sigma / a:.6g} (renamed in version 0.2)",
+                                  f"smoothing_ratio = {sigma:g} / a = {sigma / a:.6g} (renamed after version 0.1)",
                                   DeprecationWarning, stacklevel=2)
                     part["smoothing_ratio"] = sigma / a
                     d.setdefault("derived", {})["smoothing"] = sigma
@@ -426,14 +426,14 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
         _check_bundle_case(predictor, spec.name, bundle)
     opts = dict(model_options or {})
     legacy_sigma = None
-    if "smoothing" in opts:  # before version 0.2 the models took sigma in Å
+    if "smoothing" in opts:  # version 0.1 models took sigma in Å
         legacy_sigma = float(opts.pop("smoothing"))
         if not (math.isfinite(legacy_sigma) and legacy_sigma >= 0):
             raise ValueError(f"smoothing (sigma in Å) must be finite and >= 0, got {legacy_sigma}")
         if "smoothing_ratio" in opts:
             raise ValueError("give smoothing_ratio (sigma / a) or the old smoothing (sigma in Å), not both")
         warnings.warn("model_options['smoothing'] (sigma in Å) is deprecated: the models take smoothing_ratio = "
-                      "sigma / a since version 0.2; the value is converted at the start value of a",
+                      "sigma / a after version 0.1; the value is converted at the start value of a",
                       DeprecationWarning, stacklevel=2)
     user_ratio = opts.pop("smoothing_ratio", None)
     if user_ratio is not None:

@@ -588,8 +588,8 @@ def _smoothing_options(args: argparse.Namespace) -> dict[str, float]:
     if args.smoothing is not None and args.smoothing_ratio is not None:
         raise ValueError("give --smoothing-ratio (sigma / a) or the deprecated --smoothing (sigma in Å), not both")
     if args.smoothing is not None:
-        print("note: --smoothing (sigma in Å) is deprecated; the models take --smoothing-ratio = sigma / a since "
-              "version 0.2 (converted at the start value of a)", file=sys.stderr)
+        print("note: --smoothing (sigma in Å) is deprecated; the models take --smoothing-ratio = sigma / a after "
+              "version 0.1 (converted at the start value of a)", file=sys.stderr)
         return {"smoothing": args.smoothing}
     return {} if args.smoothing_ratio is None else {"smoothing_ratio": args.smoothing_ratio}
 
