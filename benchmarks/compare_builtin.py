@@ -33,9 +33,9 @@ FILES = [
 
 # name -> (start values, fit ranges, length parameters scaled between the starts)
 MODELS = {
-    "grf_two_phase": ({"a": 50.0, "porosity": 0.3}, {"a": (8.0, 1e4), "porosity": (0.02, 0.5)}, ("a",)),
+    "grf_two_phase": ({"a": 50.0, "porosity": 0.3}, {"a": (1.0, 1e5), "porosity": (0.02, 0.5)}, ("a",)),
     "grf_three_phase": ({"a": 40.0, "porosity": 0.5, "layer_fraction": 0.2},
-                        {"a": (8.0, 100.0), "porosity": (0.02, 0.98), "layer_fraction": (0.02, 0.6)}, ("a",)),
+                        {"a": (1.0, 1e5), "porosity": (0.02, 0.98), "layer_fraction": (0.02, 0.6)}, ("a",)),
     "teubner_strey": ({"volfraction_a": 0.5, "sld_a": 0.3, "sld_b": 6.3, "d": 100.0, "xi": 30.0},
                       {"d": (10, 5000), "xi": (2, 2000)}, ("d", "xi")),
     "dab": ({"cor_length": 50.0}, {"cor_length": (1, 5000)}, ("cor_length",)),
@@ -135,8 +135,8 @@ def main() -> None:
              "its resolution, scale and background free: the reduced χ² is the one SasView shows for the same "
              "fit. Each model is fitted alone and as `model+power_law` (a low-q upturn). Every model gets the "
              "same three starts (length parameters at 0.4, 1.2 and 4 times a base value) and the best is "
-             "shown. The GRF models are the ensemble means (`grf_two_phase`, `grf_three_phase`, smoothing "
-             "10 Å fixed).", ""]
+             "shown. The GRF models are the ensemble means (`grf_two_phase`, `grf_three_phase`, "
+             "`smoothing_ratio` fixed at its default 0.2, i.e. σ = 0.2 a).", ""]
     for fname, q_unit, what in FILES:
         path = examples / fname
         if not path.exists():
@@ -178,8 +178,8 @@ def main() -> None:
     lines += ["## Reading the table", "",
               "- **Deterministic models.** The GRF models are ensemble means: no realization scatter enters their "
               "curves or their weights, so their χ² compares directly with the built-ins'.",
-              "- **Domain.** `grf_three_phase` needs 0.1 ≤ smoothing/a ≤ 1.25, i.e. a ≤ 100 Å at the fixed "
-              "smoothing of 10 Å: a structure larger than that can only be fitted with a larger smoothing.",
+              "- **Domain.** Every point of the GRF models' box of limits is a valid structure (a from 1 to 10^5 Å, "
+              "the smoothing as the ratio σ/a): no start or step fails.",
               "- **Scale.** Anton Paar and the microemulsion data are on arbitrary or relative scales; every model "
               "has a free scale, so absolute intensities play no part in the comparison.",
               "- **Porosity level.** For two phases ε and 1-ε give the same curve (Babinet): `grf_two_phase`'s "

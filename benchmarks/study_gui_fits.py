@@ -96,6 +96,16 @@ def sasview_fit(path: Path, q_unit: str | None, model_name: str, pars: list[str]
                    on_limit=sorted(k for k, v in values.items() if k in SHAPE[model_name]
                                    and (np.isclose(v, limits[k][0], rtol=1e-6) or np.isclose(v, limits[k][1],
                                                                                                rtol=1e-6))))
+        state = getattr(r, "uncertainty_state", None)
+        if state is not None:  # DREAM: the posterior SasView summarizes (68 % and 95 % credible intervals)
+            draw = state.draw()
+            pts = np.asarray(draw.points)
+            out["posterior"] = {k: {"mean": float(pts[:, i].mean()),
+                                    "ci68": [float(v) for v in np.percentile(pts[:, i], [15.865, 84.135])],
+                                    "ci95": [float(v) for v in np.percentile(pts[:, i], [2.5, 97.5])]}
+                                for i, k in enumerate(r.param_list)}
+            out["correlation"] = np.round(np.corrcoef(pts, rowvar=False), 3).tolist()
+            out["samples"] = int(pts.shape[0])
         if "smoothing_ratio" in values or "a" in values:
             ratio = values.get("smoothing_ratio", model.getParam("smoothing_ratio"))
             out["smoothing_A"] = ratio * values.get("a", model.getParam("a"))

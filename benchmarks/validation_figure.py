@@ -52,7 +52,7 @@ def main() -> None:
         # Left: level cut (exact) vs the model, a = 50 Å, porosity 0.3, contrast 10e-6/Å^2.
         a, eps, d = 50.0, 0.3, 10.0
         q = np.geomspace(1e-4, 1.0, 300)
-        model = DirectModel(empty_data1D(q), two)(a=a, porosity=eps, smoothing=0.0, background=0.0)
+        model = DirectModel(empty_data1D(q), two)(a=a, porosity=eps, smoothing_ratio=0.0, background=0.0)
         exact = 1e-4 * a**3 * d**2 * levelcut_curve(q * a, eps)
         ax1.loglog(q, exact, "k-", lw=3, alpha=0.35, label="exact level cut (Berk, Teubner)")
         ax1.loglog(q, model, "C0--", label="grf_two_phase, smoothing 0")
@@ -64,7 +64,8 @@ def main() -> None:
 
         # Right: seeded simulations vs the model.
         p = dict(tests3[0])
-        a, eps, nu, sigma = p["a"], p["porosity"], p["layer_fraction"], p["smoothing"]
+        a, eps, nu = p["a"], p["porosity"], p["layer_fraction"]
+        sigma = p["smoothing_ratio"] * a  # Å
         n, dx_nm = 128, a / 10.0 / 4.8
         q_nm = np.linspace(3 * 2 * math.pi / (n * dx_nm), math.pi / (4 * dx_nm), 60)
         cfg = SimulationConfig(grid_size=n, voxel_size=dx_nm, q_min=float(q_nm[0]), q_max=float(q_nm[-1]),
