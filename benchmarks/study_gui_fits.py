@@ -100,11 +100,13 @@ def sasview_fit(path: Path, q_unit: str | None, model_name: str, pars: list[str]
         if state is not None:  # DREAM: the posterior SasView summarizes (68 % and 95 % credible intervals)
             draw = state.draw()
             pts = np.asarray(draw.points)
+            labels = [str(lab).split(".")[-1] for lab in draw.labels]  # the draw's column order, "model.name"
             out["posterior"] = {k: {"mean": float(pts[:, i].mean()),
                                     "ci68": [float(v) for v in np.percentile(pts[:, i], [15.865, 84.135])],
                                     "ci95": [float(v) for v in np.percentile(pts[:, i], [2.5, 97.5])]}
-                                for i, k in enumerate(r.param_list)}
-            out["correlation"] = np.round(np.corrcoef(pts, rowvar=False), 3).tolist()
+                                for i, k in enumerate(labels)}
+            out["correlation"] = {"labels": labels,
+                                  "matrix": np.round(np.corrcoef(pts, rowvar=False), 3).tolist()}
             out["samples"] = int(pts.shape[0])
         if "smoothing_ratio" in values or "a" in values:
             ratio = values.get("smoothing_ratio", model.getParam("smoothing_ratio"))
@@ -118,12 +120,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dream-file", default="Alumina_usaxs.csv")
     ap.add_argument("--no-dream", action="store_true")
+    ap.add_argument("--no-lm", action="store_true")
     ap.add_argument("--models", nargs="+", default=list(SHAPE))
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results/gui_fits.json"))
     args = ap.parse_args()
     examples = Path(os.path.dirname(sasdata.__file__)) / "example_data" / "1d_data"
     rows = []
-    for fname, q_unit in FILES:
+    for fname, q_unit in [] if args.no_lm else FILES:
         for name in args.models:
             # Every shape parameter ticked; smoothing_ratio unticked; and the two-step way (unticked, Fit, then
             # ticked, Fit again from the first fit's values, as the GUI keeps them).
