@@ -22,9 +22,23 @@ MARKER = "# sasview-grf-plugin: generated plugin file"
 _TEMPLATE = '''{marker} (sasview-grf-plugin {version}).
 # It re-exports the model {name!r} of the installed Python package; edit that package, not this file.
 # Remove with: sasview-grf install-plugins --uninstall
+#
+{about}
 from sasview_grf_plugin.sasview.models.{name} import *  # noqa: F401,F403
 from sasview_grf_plugin.sasview.models.{name} import __doc__  # noqa: F401
 '''
+
+
+def _about(name: str) -> str:
+    """The model's description and parameter table as comments: SasView 6.1 shows no help page for plugin models,
+    and its plugin editor (Plugin Manager > Edit) shows this file."""
+    import importlib
+
+    mod = importlib.import_module(f"sasview_grf_plugin.sasview.models.{name}")
+    lines = [mod.title, "", *mod.description.strip().splitlines(), "", "Parameters (name, unit, default, limits):"]
+    for pname, unit, default, (lo, hi), _kind, text in mod.parameters:
+        lines.append(f"  {pname:<16}{unit or '-':<12}{default:<8g}[{lo:g}, {hi:g}]  {text}")
+    return "\n".join(("# " + line).rstrip() for line in lines)
 
 
 def sasview_plugin_dir() -> Path:
@@ -60,7 +74,7 @@ def install_plugins(directory: str | os.PathLike | None = None, force: bool = Fa
     for name in MODEL_NAMES:
         path = target / f"{name}.py"
         write_atomic(path, lambda tmp, name=name: Path(tmp).write_text(
-            _TEMPLATE.format(marker=MARKER, version=__version__, name=name), encoding="utf-8"))
+            _TEMPLATE.format(marker=MARKER, version=__version__, name=name, about=_about(name)), encoding="utf-8"))
         written.append(path)
     return written
 
