@@ -148,6 +148,47 @@ def scale_and_background(data: Any, model: str, values: dict[str, float]) -> tup
     return _linear_scale_background(theory, y, dy)
 
 
+def _evaluates(kernel: Any, q: np.ndarray, values: dict[str, float]) -> bool:
+    """Whether the model gives finite intensities at ``values`` (a model refuses values outside its domain)."""
+    from sasmodels.data import empty_data1D
+    from sasmodels.direct_model import DirectModel
+
+    try:
+        i = DirectModel(empty_data1D(q), kernel)(**values)
+    except Exception:  # noqa: BLE001 - any refusal by the model marks the value as outside its domain
+        return False
+    return bool(np.all(np.isfinite(i)))
+
+
+def valid_range(model: str, values: dict[str, float], name: str, limits: tuple[float, float],
+                q: np.ndarray) -> tuple[float, float]:
+    """The part of ``limits`` of parameter ``name`` where ``model`` evaluates with the others at ``values``.
+
+    A fit range is per parameter; where a model's domain couples parameters (a smoothing in Å that must
+    stay below a multiple of ``a``), the fit would step out of it. Each end that fails is moved towards
+    ``values[name]`` by bisection (geometric for positive ranges) to 1 % inside the valid part.
+    """
+    from sasmodels.core import load_model
+
+    kernel = load_model(model_path(model))
+    q = np.geomspace(max(float(np.min(q)), 1e-6), max(float(np.max(q)), 2e-6), 5)
+    start = values[name]
+    out = list(limits)
+    for k, end in enumerate(limits):
+        if not math.isfinite(end) or _evaluates(kernel, q, {**values, name: end}):
+            continue
+        good, bad = start, end
+        geometric = good > 0 and bad > 0
+        for _ in range(30):
+            mid = math.sqrt(good * bad) if geometric else 0.5 * (good + bad)
+            good, bad = (mid, bad) if _evaluates(kernel, q, {**values, name: mid}) else (good, mid)
+        # 1 % inside the valid part (never past the start value).
+        if geometric:
+            good = min(good * 1.01, start) if k == 0 else max(good * 0.99, start)
+        out[k] = good
+    return out[0], out[1]
+
+
 def _fmt(v: float) -> str:
     return repr(float(v))
 
@@ -181,6 +222,8 @@ def fit_page(entry: ProjectEntry, data_id: str, tab_index: int, scale: float, ba
             # Finite ranges (DREAM needs them): from zero to well above the curve's low end.
             lo, hi = 0.0, max(10.0 * background, 0.5 * float(np.max(y)))
         ticked = p.name in ("scale", "background") or p.name in _FITTED
+        if ticked and p.name in entry.values:
+            lo, hi = valid_range(entry.model, entry.values, p.name, (lo, hi), q)
         value = values.get(p.name, p.default)
         page[p.name] = [str(ticked and p.name in values), _fmt(value), None, _fmt(lo), _fmt(hi), []]
     return page
