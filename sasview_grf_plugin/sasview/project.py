@@ -20,6 +20,7 @@ depends on ``a``, which per-parameter fit ranges cannot express).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -140,6 +141,12 @@ def scale_and_background(data: Any, model: str, values: dict[str, float]) -> tup
     from sasmodels.direct_model import DirectModel
 
     kernel = load_model(model_path(model))
+    data = copy.copy(data)
+    # sasmodels needs the q range, and smears with the slit only where dx is None.
+    x = np.asarray(data.x, dtype=np.float64)
+    data.qmin, data.qmax = float(x.min()), float(x.max())
+    if getattr(data, "dx", None) is not None and not np.any(np.asarray(data.dx) > 0):
+        data.dx = None
     theory = np.asarray(DirectModel(data, kernel)(**values, scale=1.0, background=0.0), dtype=np.float64)
     y = np.asarray(data.y, dtype=np.float64)
     dy = None if data.dy is None else np.asarray(data.dy, dtype=np.float64)
