@@ -6,7 +6,8 @@ choose ``grf_two_phase`` under Plugin Models, fit with Levenberg-Marquardt and w
 sample count); open the project written by ``sasview-grf seed`` (two files, one fit page each) and
 fit a seeded page; load the canSAS XML written by ``sasview-grf convert`` from an Anton Paar file.
 Screenshots go to ``gui-artifacts/`` in the working directory (``SASVIEW_GRF_GUI_ARTIFACTS``
-elsewhere). Skipped where SasView's GUI or Xvfb is missing.
+elsewhere). Skipped where SasView's GUI or Xvfb is missing (failed instead where
+``SASVIEW_GRF_REQUIRE_GUI`` is set, as in CI).
 """
 
 from __future__ import annotations
@@ -44,6 +45,8 @@ def _skip_reason() -> str | None:
 def xvfb():
     """A private Xvfb display (the number chosen by Xvfb itself through -displayfd)."""
     reason = _skip_reason()
+    if reason and os.environ.get("SASVIEW_GRF_REQUIRE_GUI"):
+        pytest.fail(f"SASVIEW_GRF_REQUIRE_GUI is set but {reason}")
     if reason:
         pytest.skip(reason)
     read_fd, write_fd = os.pipe()
