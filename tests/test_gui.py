@@ -177,6 +177,10 @@ def test_seeded_project_opens_with_values_ticks_ranges_and_resolution(session):
             assert row["kernel"] == pytest.approx(float(value), rel=2e-5), pname
             assert float(row["min"]) == pytest.approx(float(lo), rel=1e-4) and \
                 float(row["max"]) == pytest.approx(float(hi), rel=1e-4), pname
+        # Compute/Plot's chi^2 is the seed's, as sasmodels gives it on the curve (with its slit) at the values
+        # SasView holds: the page evaluates what the file describes, resolution included.
+        assert float(page["chi2_computed"]) == pytest.approx(_chi2(name, saved["fitpage_model"][0], page["params"]),
+                                                              rel=0.02)
         if name == "Anton-Paar":
             # The slit length read from the .pdh header reaches SasView's smearing ("Use dQ Data", a slit).
             assert page["smearing"] == "Use dQ Data"
@@ -184,6 +188,22 @@ def test_seeded_project_opens_with_values_ticks_ranges_and_resolution(session):
         else:
             assert page["smearing"] == "None"
     assert (session["out"] / step["screenshot"]).is_file()
+
+
+def _chi2(name: str, model: str, params: dict) -> float:
+    """SasView's chi^2 (mean squared normalized residual) of ``model`` at the page's values, by sasmodels."""
+    import numpy as np
+    from sasmodels.core import load_model
+    from sasmodels.direct_model import DirectModel
+
+    from sasview_grf_plugin.loaders import load_curves
+    from sasview_grf_plugin.sasview import model_path
+
+    files = {"Anton-Paar": ("Anton-Paar.pdh", None), "Alumina_usaxs": ("Alumina_usaxs.csv", "1/A")}
+    file, unit = files[name]
+    d = load_curves(_example(file), q_unit=unit)[0].data
+    theory = DirectModel(d, load_model(model_path(model)))(**{k: v["kernel"] for k, v in params.items()})
+    return float(np.mean(((np.asarray(d.y) - theory) / np.asarray(d.dy)) ** 2))
 
 
 def test_seeded_fit_finishes(session):
