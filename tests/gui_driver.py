@@ -187,7 +187,9 @@ def press_fit(tab, label: str, seconds: float):
     yield from wait(lambda: tab.fit_started, 10, "the fit to start")
     yield from wait(lambda: not tab.fit_started, seconds, f"the {label} fit to finish")
     yield from settle(20)
-    return {"status": status.text(), "chi2_shown": tab.lblChi2Value.text(), "seconds": time.perf_counter() - t0,
+    chi2 = getattr(tab, "chi2", None)  # the fit's own value (res.fitness); the label shows 5 digits
+    return {"status": status.text(), "chi2_shown": tab.lblChi2Value.text(),
+            "chi2": None if chi2 is None else float(chi2), "seconds": time.perf_counter() - t0,
             "optimizer": perspective().fit_options.selected_name, "window_title": perspective().windowTitle()}
 
 

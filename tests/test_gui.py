@@ -214,9 +214,11 @@ def test_seeded_fit_finishes(session):
     assert math.isfinite(seeded) and seeded > 0
     # The issue's target (seeded chi^2 <= the defaults' chi^2) is a fair comparison only where every
     # structure parameter is free: with the smoothing in Å fixed at the seed, the fit cannot correct it.
-    defaults = float(_step(session, "fit")["fits"][0]["chi2_shown"])
+    # Both LM fits may end in the same minimum: "at or below" within the optimizer's convergence (1e-6).
+    defaults = _step(session, "fit")["fits"][0]["chi2"]
+    assert fit["chi2"] == pytest.approx(seeded, rel=1e-4) and math.isfinite(defaults)
     if "smoothing_ratio" in fit["values"]:
-        assert seeded <= defaults * (1 + 1e-4), (seeded, defaults)
+        assert fit["chi2"] <= defaults * (1 + 1e-6), (fit["chi2"], defaults)
 
 
 def test_converted_pdh_loads_in_angstrom_with_slit_smearing(session):
