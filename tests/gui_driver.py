@@ -247,17 +247,24 @@ def step_project(spec: dict):
                       "chi2_computed": tab.lblChi2Value.text(), "chi2_on_open": shown})
     record = {"kind": "project", "project": path, "pages": pages, "screenshot": shot("project-opened"),
               "panel_screenshot": panel_shot("fitpanel-project-opened")}
-    fit_page = spec.get("fit_page")
-    if fit_page is not None:
-        tab = per.tabs[fit_page]
-        per.setCurrentWidget(tab)
+    # "fit_page": one page (index) to fit; "fit_pages": several, one after the other.
+    wanted = spec.get("fit_pages", [] if spec.get("fit_page") is None else [spec["fit_page"]])
+    if wanted:
         choose_optimizer(spec["optimizer"])
         yield from settle()
+    record["fits"] = []
+    for k in wanted:
+        tab = per.tabs[k]
+        per.setCurrentWidget(tab)
+        yield from settle()
         fit = yield from press_fit(tab, "seeded", spec.get("timeout", 120))
+        fit["data"] = tab.data.name
         fit["values"] = rows(tab)
-        fit["screenshot"] = shot("project-fitted")
-        fit["panel_screenshot"] = panel_shot("fitpanel-project-fitted")
-        record["fit"] = fit
+        fit["screenshot"] = shot(f"project-fitted-{k}")
+        fit["panel_screenshot"] = panel_shot(f"fitpanel-project-fitted-{k}")
+        record["fits"].append(fit)
+    if record["fits"]:
+        record["fit"] = record["fits"][0]
     RESULT["steps"].append(record)
 
 
