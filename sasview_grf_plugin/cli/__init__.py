@@ -12,6 +12,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import sasview as sasview_verbs
+
 __all__ = ["main", "build_parser"]
 
 
@@ -823,6 +825,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_zoo(sub)
     _add_fit(sub)
     _add_ensemble(sub)
+    sasview_verbs.add_parser(sub)
     return parser
 
 
