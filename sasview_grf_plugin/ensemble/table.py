@@ -346,17 +346,18 @@ class EnsembleTable:
         q0, q1 = math.exp(self.x_range[0]), math.exp(self.x_range[1])
         return float(self._wq @ f + f[0] * q0**3 / 3.0 + f[-1] * q1**3)
 
-    def _normalize(self, log_f: np.ndarray, target: float) -> tuple[float, float]:
+    def _normalize(self, log_f: np.ndarray, target: float, on_ramp: bool) -> tuple[float, float]:
         """(ln of a uniform factor, kappa) with int q^2 f (1 + kappa ramp) dq / factor = target.
 
-        The correction goes into the continuations (below and above the simulated q range), in proportion
-        to their share of the invariant: a factor 1 + kappa, kappa in [-1/2, 1], on the ramp; what remains
-        (curves far off at their nodes only) is a uniform factor.
+        With ``on_ramp`` (the layer) the correction goes into the continuations (below and above the simulated
+        q range), in proportion to their share of the invariant: a factor 1 + kappa, kappa in [-1/2, 1], on
+        the ramp; what remains is a uniform factor. Otherwise (A: its high-q law is the interface area) it is
+        a uniform factor.
         """
         f = np.exp(log_f)
         m0 = self._moment(f)
         mr = self._moment(f * self._rq)
-        kappa = min(max((target - m0) / mr, -0.5), 1.0)
+        kappa = min(max((target - m0) / mr, -0.5), 1.0) if on_ramp else 0.0
         return math.log((m0 + kappa * mr) / target), kappa
 
     def _solve(self, eps: float, nu: float, s: float) -> tuple[Any, Any, float, np.ndarray]:
@@ -393,7 +394,7 @@ class EnsembleTable:
             if col == 1 and nu == 0.0:
                 break
             log_norm = math.log(two_pi2 * phi * (1.0 - phi))
-            ln_factor, kappa = self._normalize(vals[:, col] + log_norm, math.exp(log_norm))
+            ln_factor, kappa = self._normalize(vals[:, col] + log_norm, math.exp(log_norm), col == 1)
             corr[2 * col: 2 * col + 2] = ln_factor - log_norm, kappa
         if nu != 0.0:
             phi_l = eps * nu

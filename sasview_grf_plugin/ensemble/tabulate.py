@@ -109,18 +109,18 @@ def _interp_coefficients(values: np.ndarray, axes_nodes: list[np.ndarray]) -> tu
     return knots, c
 
 
-def _normalized_shape(f: np.ndarray, phi: np.ndarray, xq: np.ndarray) -> np.ndarray:
+def _normalized_shape(f: np.ndarray, phi: np.ndarray, xq: np.ndarray, on_ramp: bool) -> np.ndarray:
     """ln g with int q^2 g dq = 1 from F / (2 pi^2 phi (1 - phi)) (last axis: samples at ln(q a) = xq).
 
-    As the evaluator does between nodes, a node's invariant is corrected on the continuations (factor
-    1 + kappa continuation_ramp, kappa in [-1/2, 1]: the build did not simulate those q) and only what
-    remains by a uniform factor.
+    With ``on_ramp`` (the layer), as the evaluator does between nodes, a node's invariant is corrected on the
+    continuations (factor 1 + kappa continuation_ramp, kappa in [-1/2, 1]: the build did not simulate those
+    q) and only what remains by a uniform factor; otherwise (A, off by at most 2.3 %) by a uniform factor.
     """
     log_g = np.log(f / (2.0 * math.pi**2 * phi * (1.0 - phi)))
     ramp = continuation_ramp(xq)
     m0 = _node_moment(log_g, xq)
     mr = _node_moment(log_g + np.log(ramp), xq)
-    kappa = np.clip((1.0 - m0) / mr, -0.5, 1.0)
+    kappa = np.clip((1.0 - m0) / mr, -0.5, 1.0) if on_ramp else np.zeros_like(m0)
     factor = m0 + kappa * mr
     return log_g + np.log1p(kappa[..., None] * ramp) - np.log(factor)[..., None]
 
@@ -224,8 +224,8 @@ def write_table(out: str | os.PathLike, eps: np.ndarray, nus: np.ndarray, s2: np
                                for m in range(len(nus))] for i in range(len(eps))]))
     f_bb_raw, f_ll_raw = f_bb, f_ll
     f_bb, f_ll, coherence, clipped = _project_psd(f_aa_l, f_bb, f_ll, COHERENCE_BOUND)
-    log_aa = _normalized_shape(f_aa, eps[:, None, None], X_NODES)  # ln g_A, int q^2 g_A dq = 1 at every node
-    log_ll = _normalized_shape(f_ll, phi_l, xq)
+    log_aa = _normalized_shape(f_aa, eps[:, None, None], X_NODES, False)  # ln g_A, int q^2 g_A dq = 1 at every node
+    log_ll = _normalized_shape(f_ll, phi_l, xq, True)
     # The coherence over y = ln(q (a + d)) on the X_NODES grid: like A for thin layers (d << a), like the layer
     # for thick ones (fringes aligned). Continued flat beyond.
     u_l = np.arctanh(coherence)
