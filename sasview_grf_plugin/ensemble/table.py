@@ -12,8 +12,9 @@ rho_s + alpha chi_A + beta chi_L with alpha = d_p, beta = d_l - d_p, so
     I(q) = a^3 [ alpha^2 F_AA + beta^2 F_LL + 2 alpha beta c sqrt(F_AA F_LL) ],
 
 F_XX the ensemble-mean scattering of indicator X and c = F_AL / sqrt(F_AA F_LL) the coherence of A and
-L. The table stores, as tensor-product cubic B-splines (C2 in every variable) over x = ln(q a), the
-level t = Phi^-1(eps), nu and s = sigma / a:
+L. The table stores, as tensor-product cubic B-splines (C2 in every variable) over the level
+t = Phi^-1(eps), nu and s = sigma / a, and over x = ln(q a) (g_A), ln(q d) (g_L; d = eps nu / S the
+layer's thickness scale, see :func:`layer_shift`) or ln(q (a + d)) (u):
 
 * ln g_A and ln g_L, the shapes of F_AA and F_LL. At every parameter point the evaluator normalizes
   them over all q (the table's q range plus its continuations: flat below, Porod's law q^-4 above),
