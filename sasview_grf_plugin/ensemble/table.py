@@ -20,10 +20,10 @@ layer's thickness scale, see :func:`layer_shift`) or ln(q (a + d)) (u):
   them over all q (the table's q range plus its continuations: flat below, Porod's law q^-4 above),
   F_XX = 2 pi^2 phi_X (1 - phi_X) g_X / int q^2 g_X dq, so each invariant is exact everywhere, not
   only at the nodes;
-* u = atanh(c). The evaluator uses c = tanh(u + delta), |c| < 1 by construction, with one scalar
+* u = atanh(c). The evaluator uses c = tanh(u + delta), abs(c) < 1 by construction, with one scalar
   delta per parameter point solving int q^2 F_AL dq = 2 pi^2 phi_L (1 - eps) (the exact cross
   invariant; delta is ~0 at the nodes). The 2x2 matrix of partial curves is then positive definite at
-  every q, I >= (1 - |c|) (alpha^2 F_AA + beta^2 F_LL) > 0 unless all SLDs are equal (no clipping),
+  every q, I >= (1 - abs(c)) (alpha^2 F_AA + beta^2 F_LL) > 0 unless all SLDs are equal (no clipping),
   the Porod invariant is exact for every SLD choice, and d_l = d_p (beta = 0) gives the two-phase
   curve alpha^2 F_AA exactly.
 
@@ -454,7 +454,7 @@ class EnsembleTable:
         return f_aa.reshape(shape), f_bb.reshape(shape), f_ll.reshape(shape)
 
     def coherence(self, qa: Any, porosity: float, layer_fraction: float, smoothing: float) -> np.ndarray:
-        """c = F_AL / sqrt(F_AA F_LL) of pore + layer and layer at q a, |c| < 1 (three phases only)."""
+        """c = F_AL / sqrt(F_AA F_LL) of pore + layer and layer at q a, abs(c) < 1 (three phases only)."""
         if float(layer_fraction) == 0.0:
             raise ValueError("the coherence needs a layer (layer_fraction > 0)")
         shape, *_, coh = self._curves(qa, porosity, layer_fraction, smoothing)

@@ -151,7 +151,7 @@ def layer_grid(eps: np.ndarray, nus: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return xl, shifts
 
 
-#: Largest |coherence| stored at a node. A Monte-Carlo estimate of F_AL = (F_AA + F_LL - F_BB) / 2 can come out
+#: Largest abs(coherence) stored at a node. A Monte-Carlo estimate of F_AL = (F_AA + F_LL - F_BB) / 2 can come out
 #: beyond +-1 (mostly at low q, continued below the box): there the node's F_BB and F_LL are moved to this
 #: bound (:func:`_project_psd`, counted on the card), and the evaluator's exact invariants fix the levels.
 COHERENCE_BOUND = 0.995
@@ -161,9 +161,9 @@ def _project_psd(f_aa: np.ndarray, f_bb: np.ndarray, f_ll: np.ndarray,
                  bound: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Make the node curves consistent where their Monte-Carlo estimates are not: (F_BB, F_LL, c_AL, fixed).
 
-    The amplitudes sqrt(F) of chi_A = chi_B + chi_L form a triangle; |c_AL| > 1 means one side exceeds the
+    The amplitudes sqrt(F) of chi_A = chi_B + chi_L form a triangle; abs(c_AL) > 1 means one side exceeds the
     other two. F_AA is kept (it is the two-phase curve); the longest of B and L is shrunk and the other grown
-    by the same factor (or both grown when A is the longest), the smallest factor that gives |c_AL| <= bound.
+    by the same factor (or both grown when A is the longest), the smallest factor that gives abs(c_AL) <= bound.
     Which curve is off is not known, so the change is shared equally in relative terms. Where no factor up
     to e^3 helps (none in the shipped table), c is clipped.
     """
