@@ -274,9 +274,9 @@ class EnsembleTable:
         self._cx = NdBSpline((arrays["t_knots"], arrays["nu_knots"], arrays["s3_knots"]), arrays["coef_cx"], _K)
         self._tx = tx
         self._txl = arrays["xl_knots"]
-        # Normalization quadrature: Simpson's rule in x on a grid 4 times finer than the knots (the
+        # Normalization quadrature: Simpson's rule in x on a grid as fine as the knots (the
         # integrands are smooth exponentials in x), plus the continuations' exact integrals.
-        n_quad = 4 * (tx.size // 2) + 1
+        n_quad = 2 * (tx.size // 2) + 1
         self._xq = np.linspace(self.x_range[0], self.x_range[1], n_quad)
         w = np.full(n_quad, 2.0)
         w[1::2] = 4.0
