@@ -315,7 +315,7 @@ class EnsembleTable:
             if s_in is None:
                 lo, hi = self.smoothing2_range
                 raise ValueError(f"smoothing/a = {s:.6g} is outside the two-phase domain [{lo:g}, {hi:g}] "
-                                 f"(smoothing sigma divided by a; raise a or lower the smoothing)")
+                                 f"(the models' smoothing_ratio: smoothing sigma divided by a)")
             return e, nu, s_in
         n_in = inside(nu, self.layer_range)
         if n_in is None:
@@ -325,8 +325,9 @@ class EnsembleTable:
         if s_in is None:
             lo, hi = self.smoothing3_range
             raise ValueError(f"smoothing/a = {s:.6g} is outside the three-phase domain [{lo:g}, {hi:g}] "
-                             f"(smoothing sigma divided by a; change a or the smoothing)")
-        return e, n_in, s_in
+                             f"(the models' smoothing_ratio: smoothing sigma divided by a)")
+        eps, nu, s = e, n_in, s_in
+        return eps, nu, s
 
     # -- evaluation ---------------------------------------------------------------------------
     @staticmethod
