@@ -704,14 +704,13 @@ def _cmd_ensemble_tabulate(args: argparse.Namespace) -> int:
 def _cmd_ensemble_info(args: argparse.Namespace) -> int:
     import json
 
-    from ..ensemble.table import default_table_path
+    from ..ensemble.table import EnsembleTable, default_table_path, read_card
 
     folder = args.table if args.table is not None else default_table_path().parent
-    card_path = folder / "card.json"
-    try:
-        card = json.loads(card_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read {card_path}: {exc}") from None
+    card = read_card(folder)
+    # The whole table is checked (digest, arrays) before its card is shown: a card that does not describe its
+    # table is refused, never printed.
+    EnsembleTable(folder / card["file"], require_card=True)
     print(json.dumps(card, indent=1))
     return 0
 
