@@ -159,14 +159,18 @@ def test_table_is_smooth_in_every_parameter_and_deterministic(table):
         base = np.array([eps, nu, s])
         for k in range(3):
             slopes = []
-            for h in (1e-3, 1e-5):
+            # Central differences converge as h^2 for a C2 function; a kink or noise (cache keys, unconverged
+            # solves) gives O(1) disagreement at any h. Near porosity 0.95 the curvature in porosity is large
+            # enough that h = 1e-3 alone is 1 % off by truncation (measured: 1.1e-2, 1.1e-3, 1.1e-4, 1.0e-6 at
+            # h = 1e-3, 3e-4, 1e-4, 1e-5 against 1e-6), hence 1e-4 against 1e-6 with a 0.1 % bound.
+            for h in (1e-4, 1e-6):
                 step = np.zeros(3)
                 step[k] = h * base[k]
                 up = table.intensity(q, *(base + step), 1.0, 0.5)
                 down = table.intensity(q, *(base - step), 1.0, 0.5)
                 slopes.append((up - down) / (2 * step[k]))
             rel = np.abs(slopes[0] - slopes[1]) / np.maximum(np.abs(slopes[1]), 1e-300)
-            assert np.median(rel) < 0.01, (base, k)
+            assert np.median(rel) < 1e-3, (base, k)
     a = table.intensity(q, 0.41, 0.23, 0.52, 1.0, 0.4)
     table._cache.clear()
     assert np.array_equal(a, table.intensity(q, 0.41, 0.23, 0.52, 1.0, 0.4))
