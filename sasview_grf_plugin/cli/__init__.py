@@ -7,6 +7,7 @@ One module per group of verbs: each ``cli/<group>.py`` has ``add_parser(sub)``, 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 import time
 from collections.abc import Sequence
@@ -807,6 +808,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_zoo(sub)
     _add_fit(sub)
     _add_ensemble(sub)
+    importlib.import_module(f"{__name__}.reconstruct").add_parser(sub)
     return parser
 
 

@@ -1,0 +1,252 @@
+"""Reconstruction (sasview-grf reconstruct) and the morphology of periodic voxel structures."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from sasview_grf_plugin import morphology
+from sasview_grf_plugin.cli import main
+from sasview_grf_plugin.ensemble.levelcut import interface_area
+from sasview_grf_plugin.reconstruct import (
+    BOX_PER_A,
+    RES_VOXELS_PER_A,
+    FitSpec,
+    choose_grid,
+    load_fit,
+    model_interface_areas,
+    read_tiff,
+    reconstruct,
+    write_tiff,
+)
+from sasview_grf_plugin.simulator import InsufficientMemoryError, SimulationConfig, generate_labels
+
+
+def _spec(porosity=0.3, layer_fraction=0.0, smoothing=20.0, a=50.0, **kw):
+    model = "grf_three_phase" if layer_fraction > 0 else "grf_two_phase"
+    return FitSpec(name="test", model=model, a=a, porosity=porosity, layer_fraction=layer_fraction,
+                   smoothing=smoothing, scale=1.0, background=0.0, **kw)
+
+
+# -- morphology on hand-made structures ---------------------------------------------------------------------
+def test_chord_lengths_match_a_brute_force_walk_with_periodic_wrap():
+    rng = np.random.default_rng(0)
+    m = rng.random((9, 9, 9)) < 0.55
+    m[0, 0, :] = True  # one line entirely inside: no finite chord
+    expected = []
+    for ax in range(3):
+        rows = np.moveaxis(m, ax, -1).reshape(-1, 9)
+        for row in rows:
+            if row.all() or not row.any():
+                continue
+            start = int(np.argmin(row))  # a point outside: walk once around from there
+            run = 0
+            for i in range(1, 10):
+                if row[(start + i) % 9]:
+                    run += 1
+                elif run:
+                    expected.append(run)
+                    run = 0
+    got = morphology.chord_lengths(m, 2.0)
+    np.testing.assert_array_equal(np.sort(got), 2.0 * np.sort(expected))
+
+
+def test_surface_area_of_a_cube_is_its_face_count_times_two_thirds():
+    m = np.zeros((20, 20, 20), dtype=bool)
+    m[3:9, 5:11, 14:20] = True  # a 6^3 cube touching the box's face z = 19 (periodic: not a boundary)
+    m[:, :, 0] = False
+    s = morphology.surface_area_density(m, 0.5)
+    faces = 6 * 36
+    assert s == pytest.approx(faces * 0.25 * (2.0 / 3.0) / (20**3 * 0.125), rel=1e-12)
+
+
+def test_percolation_follows_the_periodic_box():
+    n = 12
+    rod = np.zeros((n, n, n), dtype=bool)
+    rod[:, 4, 4] = True  # wraps around x: an infinite rod
+    assert morphology.percolation(rod) == {"percolating_fraction": 1.0, "largest_fraction": 1.0, "n_clusters": 1}
+    short = rod.copy()
+    short[n - 1, 4, 4] = False  # one gap: a finite rod
+    assert morphology.percolation(short)["percolating_fraction"] == 0.0
+    corner = np.zeros((n, n, n), dtype=bool)
+    for x in (0, 1, n - 1):  # a blob split by the box faces in all three directions: one finite cluster
+        for y in (0, n - 1):
+            for z in (0, 1, n - 1):
+                corner[x, y, z] = True
+    p = morphology.percolation(corner)
+    assert p["n_clusters"] == 1 and p["percolating_fraction"] == 0.0 and p["largest_fraction"] == 1.0
+    both = rod | corner
+    both[:, 4, 4] = True
+    p = morphology.percolation(both)
+    assert p["n_clusters"] == 2
+    assert p["percolating_fraction"] == pytest.approx(n / (n + corner.sum()))
+
+
+def test_volume_fractions_are_exact_counts():
+    cfg = SimulationConfig(grid_size=48, voxel_size=0.5, q_min=0.1, q_max=1.0, smoothing_sigma=1.5)
+    lab = generate_labels(cfg, 2.0, 0.37, 0.3, seed=4, backend="numpy")
+    n3 = 48**3
+    pore = round(0.37 * 0.7 * n3)
+    np.testing.assert_allclose(morphology.volume_fractions(lab) * n3,
+                               [pore, round(0.37 * n3) - pore, n3 - round(0.37 * n3)], rtol=0, atol=1e-9)
+
+
+# -- interface area against the model -----------------------------------------------------------------------
+def test_voxel_area_of_the_level_cut_is_rices_formula():
+    # sigma = 0: the exact interface area per volume is Rice's S = (2/pi) sqrt(lambda) exp(-t^2/2) / a.
+    # a = 10 voxels; 4 boxes of 128^3 give a spread of the mean well below 1 %.
+    a = 10.0
+    cfg = SimulationConfig(grid_size=128, voxel_size=1.0, q_min=0.1, q_max=1.0, smoothing_sigma=0.0)
+    s = [morphology.surface_area_density(generate_labels(cfg, a, 0.3, seed=k, backend="numpy") == 0, 1.0)
+         for k in range(4)]
+    assert np.mean(s) == pytest.approx(interface_area(0.3) / a, rel=0.05)
+    # The intercept estimator is no voxel-face count: that one is 3/2 too large for an isotropic surface.
+    assert np.mean(s) * 1.5 > 1.3 * interface_area(0.3) / a
+
+
+@pytest.mark.slow
+def test_voxel_areas_of_smoothed_three_phases_match_the_models_porod_constant():
+    spec = _spec(porosity=0.33, layer_fraction=0.22, smoothing=20.0)  # sigma/a = 0.4, a table-accurate set
+    rec = reconstruct(spec, grid=128, realizations=2, voxel=spec.a / 8, seed=5, progress=False, images=False)
+    phases = rec.morphology["phases"]
+    assert set(rec.model_areas) == {"pore", "layer", "solid", "pore+layer"}
+    # The solid's boundary (the first threshold): within 5 %.
+    assert abs(phases["solid"]["surface_area_deviation"]) < 0.05
+
+
+def test_model_interface_area_without_smoothing_is_rices_formula():
+    spec = _spec(porosity=0.3, smoothing=0.0, a=40.0)
+    assert model_interface_areas(spec)["solid"] == pytest.approx(interface_area(0.3) / 40.0, rel=1e-3)
+
+
+# -- the grid -----------------------------------------------------------------------------------------------
+def test_grid_choice_respects_the_structure_and_centres_the_data():
+    spec = _spec(a=50.0, q_range=(0.002, 0.3))
+    g = choose_grid(spec, 256)
+    assert BOX_PER_A * 50.0 / 256 <= g.voxel <= 50.0 / RES_VOXELS_PER_A
+    lo, hi = g.q_window
+    assert lo == pytest.approx(2 * math.pi / (256 * g.voxel)) and hi == pytest.approx(0.25 * math.pi / g.voxel)
+    # Narrow data inside what the box can hold: the window is centred on it (geometric means agree).
+    narrow = choose_grid(_spec(a=50.0, q_range=(0.01, 0.05)), 256)
+    assert math.sqrt(narrow.q_window[0] * narrow.q_window[1]) / math.sqrt(0.01 * 0.05) == pytest.approx(1, rel=0.3)
+    assert choose_grid(spec, 256, voxel=3.0).voxel == 3.0
+    assert choose_grid(spec, 256, box=1024.0).voxel == 4.0
+    with pytest.raises(ValueError, match="not both"):
+        choose_grid(spec, 256, voxel=3.0, box=1024.0)
+    small = choose_grid(spec, 64)  # 64 voxels cannot hold 20 a at a / 5: it says so
+    assert small.voxel == pytest.approx(10.0) and "warning" in small.reasons[0]
+
+
+# -- realizations' mean I(q) against the model --------------------------------------------------------------
+@pytest.mark.slow
+@pytest.mark.parametrize("layer_fraction", [0.0, 0.22])
+def test_mean_intensity_agrees_with_the_model_inside_the_window(layer_fraction):
+    # 12 boxes of 100^3, a = 5 voxels, box = 20 a. Inside the window (2 pi/L to pi/(4 dx)) the binned mean must
+    # scatter around the model as its standard error says: chi^2 per bin near 1 (a wrong intensity unit or box
+    # bias gives chi^2 of hundreds), and at most a few bins beyond 2 s.e.
+    spec = _spec(porosity=0.33, layer_fraction=layer_fraction, smoothing=20.0, a=50.0)
+    rec = reconstruct(spec, grid=100, realizations=12, seed=11, progress=False, images=False, morph=False)
+    ag = rec.agreement
+    assert rec.grid.box == pytest.approx(BOX_PER_A * spec.a)
+    assert ag["n_bins"] >= 40
+    assert ag["chi2_per_bin"] < 1.6
+    assert ag["within_2se"] >= 0.88
+    assert ag["rms_relative_precise"] < 0.05
+
+
+def test_intensity_is_in_absolute_units_with_scale_and_background():
+    spec = _spec(porosity=0.3, smoothing=15.0, a=40.0)
+    base = reconstruct(spec, grid=40, realizations=1, seed=2, progress=False, images=False, morph=False,
+                       voxel=8.0)
+    spec2 = _spec(porosity=0.3, smoothing=15.0, a=40.0)
+    spec2.scale, spec2.background = 3.0, 0.5
+    other = reconstruct(spec2, grid=40, realizations=1, seed=2, progress=False, images=False, morph=False, voxel=8.0)
+    np.testing.assert_allclose(np.asarray(other.curve["mean"]), 3.0 * np.asarray(base.curve["mean"]) + 0.5,
+                               rtol=1e-10)
+    np.testing.assert_allclose(np.asarray(other.curve["model"]), 3.0 * np.asarray(base.curve["model"]) + 0.5,
+                               rtol=1e-10)
+
+
+# -- seeds, memory, files, CLI ------------------------------------------------------------------------------
+def test_same_seed_same_volumes_and_curves(tmp_path):
+    spec = _spec(porosity=0.4, layer_fraction=0.2, smoothing=12.0, a=30.0)
+    kw = dict(grid=32, realizations=2, voxel=6.0, progress=False, images=False)
+    r1 = reconstruct(spec, out=tmp_path / "a", seed=7, **kw)
+    r2 = reconstruct(spec, out=tmp_path / "b", seed=7, **kw)
+    r3 = reconstruct(spec, out=tmp_path / "c", seed=8, **kw)
+    for k in range(2):
+        name = f"labels_{k:03d}.npy"
+        np.testing.assert_array_equal(np.load(tmp_path / "a" / name), np.load(tmp_path / "b" / name))
+        assert not np.array_equal(np.load(tmp_path / "a" / name), np.load(tmp_path / "c" / name))
+    assert not np.array_equal(np.load(tmp_path / "a" / "labels_000.npy"), np.load(tmp_path / "a" / "labels_001.npy"))
+    assert r1.curve["mean"] == r2.curve["mean"] and r1.curve["mean"] != r3.curve["mean"]
+    assert r1.morphology == r2.morphology
+
+
+def test_memory_is_checked_before_a_large_grid_starts(tmp_path):
+    spec = _spec()
+    with pytest.raises(InsufficientMemoryError, match=r"grid 512\^3 needs about .* GiB .*--max-memory"):
+        reconstruct(spec, out=tmp_path / "x", grid=512, realizations=1, max_memory=2**30, progress=False)
+    assert not (tmp_path / "x").exists()  # refused before anything was made
+
+
+def test_tiff_round_trip_keeps_labels_and_voxel_size(tmp_path):
+    lab = np.random.default_rng(1).integers(0, 3, size=(8, 9, 10), dtype=np.uint8)
+    write_tiff(tmp_path / "v.tif", lab, 4.25)
+    back, voxel = read_tiff(tmp_path / "v.tif")
+    np.testing.assert_array_equal(back, lab)
+    assert voxel == 4.25
+    import tifffile
+
+    with tifffile.TiffFile(tmp_path / "v.tif") as tif:
+        assert tif.imagej_metadata["unit"] == "angstrom"
+        x_res = tif.pages[0].tags["XResolution"].value
+        assert x_res[1] / x_res[0] == pytest.approx(4.25, rel=1e-6)  # pixel width in Å for ImageJ
+
+
+def test_load_fit_reads_smoothing_in_angstrom_or_as_a_ratio():
+    base = {"name": "s", "case": "three_phase_low", "q_range": [0.01, 0.3],
+            "values": {"a": 60.0, "porosity": 0.3, "layer_fraction": 0.2, "scale": 2.0, "background": 0.1}}
+    a = load_fit({**base, "values": {**base["values"], "smoothing": 18.0}})
+    b = load_fit([{**base, "values": {**base["values"], "smoothing_ratio": 0.3}}])
+    c = load_fit({**base, "fixed": {"smoothing": 18.0}})
+    assert a.smoothing == pytest.approx(18.0) and b.smoothing == pytest.approx(18.0) and c.smoothing == 18.0
+    assert a.model == "grf_three_phase" and a.densities == (0.0, 0.65, 1.0) and a.q_range == (0.01, 0.3)
+    with pytest.raises(ValueError, match="no 'smoothing'"):
+        load_fit(base)
+    with pytest.raises(ValueError, match="not a fit result"):
+        load_fit({"a": 1})
+
+
+def test_cli_reconstructs_a_fit_json(tmp_path, capsys):
+    fit = [{"name": "sample", "case": "two_phase_high", "mode": "seed", "q_range": [0.005, 0.2],
+            "values": {"a": 40.0, "porosity": 0.7, "smoothing": 12.0, "scale": 5.0, "background": 0.02}}]
+    path = tmp_path / "fit.json"
+    path.write_text(json.dumps(fit))
+    out = tmp_path / "rec"
+    rc = main(["reconstruct", str(path), "--grid", "32", "--realizations", "2", "--out", str(out), "--seed", "1",
+               "--backend", "numpy", "--no-progress"])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "voxel" in text and "q window" in text and "wrote" in text
+    for name in ("labels_000.npy", "labels_001.tif", "slices.png", "render.png", "intensity.png", "chords.png"):
+        assert (out / name).stat().st_size > 0
+    rec = json.loads((out / "reconstruction.json").read_text())
+    frac = rec["morphology"]["phases"]["pore"]["volume_fraction"]["mean"]
+    assert frac == pytest.approx(round(0.7 * 32**3) / 32**3)  # the pore fraction of the fit, not its mirror
+    labels = np.load(out / "labels_000.npy")
+    assert labels.dtype == np.uint8 and set(np.unique(labels)) == {0, 2}
+    back, voxel = read_tiff(out / "labels_001.tif")
+    np.testing.assert_array_equal(back, np.load(out / "labels_001.npy"))
+    assert voxel == pytest.approx(rec["grid"]["voxel_A"])
+
+
+def test_cli_refuses_a_non_fit_json(tmp_path, capsys):
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps({"something": 1}))
+    rc = main(["reconstruct", str(path), "--out", str(tmp_path / "o")])
+    assert rc == 2
+    assert "error" in capsys.readouterr().err
