@@ -441,6 +441,7 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
     from .simulator.seeds import as_seed_sequence, child_seed
     from .simulator.structure import generate_labels
 
+    _require_extra(images, volumes)
     say = log or (lambda _line: None)
     t_start, cpu_start = time.perf_counter(), time.process_time()
     timings: dict[str, float] = {}
@@ -544,7 +545,10 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
     agreement: dict[str, Any] = {"q_window": [lo, hi], "n_bins": int(win.sum())}
     if win.any():
         rel = signal[win] / model_bin[win] - 1.0
-        precise = se_cm[win] / np.abs(model_bin[win]) < 0.05  # bins whose own noise is below 5 %
+        rel_se = se_cm[win] / np.abs(model_bin[win])
+        precise = rel_se < 0.05  # bins whose own noise is below 5 %
+        w = 1.0 / rel_se**2  # the window's mean relative deviation, weighted by the bins' precision
+        agreement.update(bias=float(np.sum(w * rel) / np.sum(w)), bias_se=float(1.0 / math.sqrt(np.sum(w))))
         agreement.update(rms_relative=float(np.sqrt(np.mean(rel**2))), max_abs_z=float(np.max(np.abs(z[win]))),
                          rms_relative_precise=float(np.sqrt(np.mean(rel[precise] ** 2))) if precise.any()
                          else float("nan"), n_precise=int(precise.sum()),
@@ -576,6 +580,15 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
         (out_dir / "reconstruction.json").write_text(json.dumps(rec.to_dict(), indent=1), encoding="utf-8")
         rec.files["json"] = "reconstruction.json"
     return rec
+
+
+def _require_extra(images: bool, volumes: bool) -> None:
+    from importlib.util import find_spec
+
+    missing = [m for m, needed in (("skimage", images), ("tifffile", volumes)) if needed and find_spec(m) is None]
+    if missing:
+        raise RuntimeError(f"{' and '.join(missing)} not installed: pip install 'sasview-grf-plugin[reconstruct]' "
+                           "(or turn the images/volumes off: --no-images, --no-volumes)")
 
 
 # -- files --------------------------------------------------------------------------------------------------

@@ -113,8 +113,9 @@ def test_voxel_areas_of_smoothed_three_phases_match_the_models_porod_constant():
     rec = reconstruct(spec, grid=128, realizations=2, voxel=spec.a / 8, seed=5, progress=False, images=False)
     phases = rec.morphology["phases"]
     assert set(rec.model_areas) == {"pore", "layer", "solid", "pore+layer"}
-    # The solid's boundary (the first threshold): within 5 %.
+    # The solid's boundary (the first threshold) and the pore's (the second): within 5 % at a = 8 voxels.
     assert abs(phases["solid"]["surface_area_deviation"]) < 0.05
+    assert abs(phases["pore"]["surface_area_deviation"]) < 0.05
 
 
 def test_model_interface_area_without_smoothing_is_rices_formula():
@@ -142,19 +143,21 @@ def test_grid_choice_respects_the_structure_and_centres_the_data():
 
 # -- realizations' mean I(q) against the model --------------------------------------------------------------
 @pytest.mark.slow
-@pytest.mark.parametrize("layer_fraction", [0.0, 0.22])
-def test_mean_intensity_agrees_with_the_model_inside_the_window(layer_fraction):
-    # 12 boxes of 100^3, a = 5 voxels, box = 20 a. Inside the window (2 pi/L to pi/(4 dx)) the binned mean must
-    # scatter around the model as its standard error says: chi^2 per bin near 1 (a wrong intensity unit or box
-    # bias gives chi^2 of hundreds), and at most a few bins beyond 2 s.e.
+@pytest.mark.parametrize(("layer_fraction", "grid"), [(0.0, 100), (0.22, 144)])
+def test_mean_intensity_agrees_with_the_model_inside_the_window(layer_fraction, grid):
+    # 12 boxes of at least 20 a (a = 5 voxels; the three-phase layer asks for a finer voxel, hence the larger
+    # grid). Inside the window (2 pi/L to pi/(4 dx)) the binned mean must scatter around the model as its standard
+    # error says: chi^2 per bin about 1 and few bins beyond 2 s.e.; its precision-weighted mean deviation must be
+    # zero within 3 of its standard errors plus the table's documented accuracy at this set (2 %). A wrong
+    # intensity unit, a q off by a factor or the box's Eq. 4 smearing each fail this by far.
     spec = _spec(porosity=0.33, layer_fraction=layer_fraction, smoothing=20.0, a=50.0)
-    rec = reconstruct(spec, grid=100, realizations=12, seed=11, progress=False, images=False, morph=False)
+    rec = reconstruct(spec, grid=grid, realizations=12, seed=11, progress=False, images=False, morph=False)
     ag = rec.agreement
-    assert rec.grid.box == pytest.approx(BOX_PER_A * spec.a)
-    assert ag["n_bins"] >= 40
-    assert ag["chi2_per_bin"] < 1.6
-    assert ag["within_2se"] >= 0.88
-    assert ag["rms_relative_precise"] < 0.05
+    assert rec.grid.box >= BOX_PER_A * spec.a * (1 - 1e-9)
+    assert ag["n_bins"] >= 35
+    assert ag["chi2_per_bin"] < 1.8
+    assert ag["within_2se"] >= 0.85
+    assert abs(ag["bias"]) < 3 * ag["bias_se"] + 0.02
 
 
 def test_intensity_is_in_absolute_units_with_scale_and_background():
