@@ -9,7 +9,7 @@ Choices (well-kept libraries first):
 - **Interface area per volume** by the stereological intercept estimator S_V = 2 P_L (Crofton; Underwood
   1970): P_L is the number of phase changes per unit length of test line, here the three grid axes over
   the whole box. This is the voxel-face count with the usual isotropy correction 2/3 (a face count
-  alone overestimates an isotropic surface by 3/2, the mean of |n_x| + |n_y| + |n_z| over directions).
+  alone overestimates an isotropic surface by 3/2, the mean of ``|n_x| + |n_y| + |n_z|`` over directions).
   Unbiased for isotropic structures once the voxel resolves the interfaces, exact in periodic boxes,
   and a single vectorized pass. :func:`surface_area_marching_cubes` (scikit-image's marching cubes and
   mesh area) is the mesh-based alternative, for comparison.

@@ -318,6 +318,7 @@ class Reconstruction:
     files: dict[str, Any]
     timings: dict[str, float]
     cpu_time: float
+    cpu_timings: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -351,8 +352,9 @@ class Reconstruction:
                 lines.append(f"  {ph:<11}{_pm(st['volume_fraction'])}   {_pm(st['surface_area'], '.4g')}   "
                              f"{model if model is not None else float('nan'):>10.4g}   "
                              f"{_pm(st['mean_chord'], '.4g')}   {_pm(st['percolating_fraction'], '.3f')}")
-        lines.append("  time " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items())
-                     + f"; CPU time {self.cpu_time:.1f} s")
+        lines.append("  wall time " + ", ".join(f"{k} {v:.2f} s" for k, v in self.timings.items()))
+        lines.append("  CPU time (all threads) " + ", ".join(f"{k} {v:.2f} s" for k, v in self.cpu_timings.items())
+                     + f", total {self.cpu_time:.2f} s")
         return "\n".join(lines)
 
 
@@ -445,6 +447,20 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
     say = log or (lambda _line: None)
     t_start, cpu_start = time.perf_counter(), time.process_time()
     timings: dict[str, float] = {}
+    cpu: dict[str, float] = {}
+
+    class _Step:
+        """Adds a step's wall and CPU (all threads) time to ``timings`` and ``cpu``."""
+
+        def __init__(self, key: str) -> None:
+            self.key = key
+
+        def __enter__(self) -> None:
+            self.t, self.c = time.perf_counter(), time.process_time()
+
+        def __exit__(self, *_exc: object) -> None:
+            timings[self.key] = timings.get(self.key, 0.0) + time.perf_counter() - self.t
+            cpu[self.key] = cpu.get(self.key, 0.0) + time.process_time() - self.c
     spec = fit if isinstance(fit, FitSpec) else load_fit(fit)
     k = int(realizations)
     if k < 1:
@@ -481,52 +497,48 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
     first = None
     files: dict[str, Any] = {"npy": [], "tif": []}
     dens = np.asarray(spec.densities, dtype=np.float32)
-    for key in ("generate", "curve", "morphology", "write"):
-        timings[key] = 0.0
+    for key in ("generate", "curve", "morphology", "write", "images"):
+        timings[key], cpu[key] = 0.0, 0.0
     from tqdm.auto import tqdm
 
     for r in tqdm(range(k), desc="realizations", unit="box", disable=not progress):
-        t0 = time.perf_counter()
-        labels = generate_labels(cfg, a_nm, spec.porosity, spec.layer_fraction, seed=child_seed(root, r),
-                                 backend=be)
-        be.synchronize()
-        t1 = time.perf_counter()
-        timings["generate"] += t1 - t0
-        rho = be.asarray(dens)[labels] if be.name != "opencl" else be.asarray(dens[be.to_numpy(labels)])
-        sums, _ = shell_intensity(be, rho, cfg.voxel_size)
-        del rho
-        per_real.append(_bin(sums, bins, n_used) / bin_counts)
-        labels = be.to_numpy(labels)
-        t2 = time.perf_counter()
-        timings["curve"] += t2 - t1
+        with _Step("generate"):
+            labels = generate_labels(cfg, a_nm, spec.porosity, spec.layer_fraction, seed=child_seed(root, r),
+                                     backend=be)
+            be.synchronize()
+        with _Step("curve"):
+            rho = be.asarray(dens)[labels] if be.name != "opencl" else be.asarray(dens[be.to_numpy(labels)])
+            sums, _ = shell_intensity(be, rho, cfg.voxel_size)
+            del rho
+            per_real.append(_bin(sums, bins, n_used) / bin_counts)
+            labels = be.to_numpy(labels)
         if morph:
-            for name, m in morphology.phase_masks(labels).items():
-                st = masks_stats.setdefault(name, {})
-                st.setdefault("volume_fraction", []).append(float(m.mean()))
-                sv = morphology.surface_area_density(m, g.voxel)
-                st.setdefault("surface_area", []).append(sv)
-                c = morphology.chord_lengths(m, g.voxel)
-                chords.setdefault(name, []).append(c)
-                st.setdefault("mean_chord", []).append(float(c.mean()) if c.size else float("nan"))
-                for kk, vv in morphology.percolation(m).items():
-                    st.setdefault(kk, []).append(float(vv))
-        t3 = time.perf_counter()
-        timings["morphology"] += t3 - t2
+            with _Step("morphology"):
+                for name, m in morphology.phase_masks(labels).items():
+                    st = masks_stats.setdefault(name, {})
+                    st.setdefault("volume_fraction", []).append(float(m.mean()))
+                    st.setdefault("surface_area", []).append(morphology.surface_area_density(m, g.voxel))
+                    c = morphology.chord_lengths(m, g.voxel)
+                    chords.setdefault(name, []).append(c)
+                    st.setdefault("mean_chord", []).append(float(c.mean()) if c.size else float("nan"))
+                    for kk, vv in morphology.percolation(m).items():
+                        st.setdefault(kk, []).append(float(vv))
         if out_dir is not None and volumes:
-            p = out_dir / f"labels_{r:03d}.npy"
-            np.save(p, labels)
-            files["npy"].append(p.name)
-            p = out_dir / f"labels_{r:03d}.tif"
-            write_tiff(p, labels, g.voxel)
-            files["tif"].append(p.name)
-        timings["write"] += time.perf_counter() - t3
+            with _Step("write"):
+                p = out_dir / f"labels_{r:03d}.npy"
+                np.save(p, labels)
+                files["npy"].append(p.name)
+                p = out_dir / f"labels_{r:03d}.tif"
+                write_tiff(p, labels, g.voxel)
+                files["tif"].append(p.name)
         if first is None:
             first = labels
         del labels
     # The curve: per-shell intensities binned in log q (no Eq. 4 window: that window is a resolution of the box,
     # pi/L wide, which would smear the low q). Standard error: the realizations' spread, floored by the
     # independent-mode estimate I / sqrt(K n_modes / 2) (n / 2 independent modes in a Hermitian shell).
-    t0 = time.perf_counter()
+    step = _Step("curve")
+    step.__enter__()
     stack = np.array(per_real)
     mean_nm3 = stack.mean(axis=0)
     q_bin_nm = _bin(counts * q_shell_nm, bins, n_used) / bin_counts
@@ -555,7 +567,7 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
                          chi2_per_bin=float(np.mean(z[win] ** 2)), within_2se=float(np.mean(np.abs(z[win]) <= 2)))
     curve = {"q": q_a.tolist(), "mean": mean_cm.tolist(), "se": se_cm.tolist(),
              "model": (model_bin + spec.background).tolist(), "n_modes": bin_counts.tolist()}
-    timings["curve"] += time.perf_counter() - t0
+    step.__exit__()
     morph_out: dict[str, Any] = {}
     if morph:
         phases = {name: {kk: _stats(vv) for kk, vv in st.items()} for name, st in masks_stats.items()}
@@ -567,13 +579,12 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
                      "surface_area_method": "stereological intercept count S_V = 2 P_L (voxel faces x 2/3), "
                                             "periodic box",
                      "connectivity": "face-connected clusters wrapping around the periodic box"}
-    t0 = time.perf_counter()
     if out_dir is not None and images and first is not None:
-        files.update(write_images(out_dir, first, g, spec, curve, agreement, chords, data=data, q_unit=q_unit))
-    timings["images"] = time.perf_counter() - t0
+        with _Step("images"):
+            files.update(write_images(out_dir, first, g, spec, curve, agreement, chords, data=data, q_unit=q_unit))
     rec = Reconstruction(spec=spec, grid=g, seed_entropy=int(root.entropy) if isinstance(root.entropy, int) else 0,
                          backend=be.name, realizations=k, curve=curve, agreement=agreement, morphology=morph_out,
-                         model_areas=areas, files=files, timings=timings, cpu_time=0.0)
+                         model_areas=areas, files=files, timings=timings, cpu_time=0.0, cpu_timings=cpu)
     rec.timings["total"] = time.perf_counter() - t_start
     rec.cpu_time = time.process_time() - cpu_start
     if out_dir is not None:
@@ -654,10 +665,13 @@ def write_images(out_dir: Path, labels: np.ndarray, g: GridChoice, spec: FitSpec
         from .loaders import load_curves
 
         c = load_curves(data, q_unit=q_unit)[0] if isinstance(data, (str, os.PathLike)) else data
-        ax.errorbar(c.q, c.intensity, yerr=c.data.dy, fmt=".", ms=2.5, color="0.55", elinewidth=0.5,
+        ax.errorbar(c.q, c.intensity, yerr=c.data.dy, fmt=".", ms=2.5, color="0.45", elinewidth=0.4, ecolor="0.85",
                     label="data", zorder=1)
         qm = np.geomspace(max(float(np.min(c.q)), 1e-6), float(np.max(c.q)), 300)
         ax.loglog(qm, model_intensity(spec, qm), "-", color="tab:blue", lw=1.2, label="model (fitted, unsmeared)")
+        smeared = _smeared_model(spec, c)
+        if smeared is not None:
+            ax.loglog(c.q, smeared, "-", color="tab:green", lw=1.0, label="model with the data's resolution (the fit)")
     ax.loglog(q, model, "--", color="tab:blue", lw=1.0, label="model at the box's wave vectors")
     ax.errorbar(q, mean, yerr=se, fmt="o", ms=2.5, color="tab:red", elinewidth=0.8,
                 label="mean of the realizations (± 1 s.e.)")
@@ -690,11 +704,13 @@ def write_images(out_dir: Path, labels: np.ndarray, g: GridChoice, spec: FitSpec
             allc = np.concatenate(arrs)
             if allc.size == 0:
                 continue
-            bins = np.linspace(0, np.percentile(allc, 99.5), 60)
-            h, e = np.histogram(allc, bins=bins, density=True)
-            ax.plot(0.5 * (e[1:] + e[:-1]), h, label=f"{name} (mean {allc.mean():.3g} Å)")
-        ax.set_xlabel("chord length [Å]")
-        ax.set_ylabel("probability density [1/Å]")
+            # Log bins from one voxel (chords are whole voxels: 0.5 voxel margins keep each in one bin).
+            bins = np.unique(np.round(np.geomspace(1, allc.max() / g.voxel + 1, 36))) * g.voxel - 0.5 * g.voxel
+            h, e = np.histogram(allc, bins=bins)
+            ax.semilogx(np.sqrt(e[1:] * e[:-1]), h / h.sum() / np.diff(np.log(e)), ".-", ms=3,
+                        label=f"{name} (mean {allc.mean():.3g} Å)")
+        ax.set_xlabel("chord length L [Å]")
+        ax.set_ylabel("fraction of chords per ln L")
         ax.set_title("chord-length distributions (3 axes, all realizations)", fontsize=10)
         ax.legend(fontsize=8)
         fig.tight_layout()
@@ -702,6 +718,18 @@ def write_images(out_dir: Path, labels: np.ndarray, g: GridChoice, spec: FitSpec
         plt.close(fig)
         files["chords"] = "chords.png"
     return files
+
+
+def _smeared_model(spec: FitSpec, curve: Any) -> np.ndarray | None:
+    """The fitted model with the data's resolution (pinhole or slit, as the fit used it), or None if the data
+    carry none."""
+    data = curve.data
+    if getattr(data, "dx", None) is None and getattr(data, "dxl", None) is None:
+        return None
+    from sasmodels.direct_model import DirectModel
+
+    model = _load_model(spec.model)
+    return np.asarray(DirectModel(data, model)(**_model_pars(spec, model, {})), dtype=np.float64)
 
 
 def render_png(path: Path, labels: np.ndarray, g: GridChoice, spec: FitSpec, max_side: int = 96) -> str:
