@@ -253,3 +253,22 @@ def test_cli_refuses_a_non_fit_json(tmp_path, capsys):
     rc = main(["reconstruct", str(path), "--out", str(tmp_path / "o")])
     assert rc == 2
     assert "error" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_cli_fits_a_data_file_first(tmp_path, capsys):
+    import os
+
+    import sasdata
+
+    path = os.path.join(os.path.dirname(sasdata.__file__), "example_data", "1d_data",
+                        "AOT_Microemulsion-Core_Contrast.xml")
+    out = tmp_path / "rec"
+    rc = main(["reconstruct", path, "--grid", "32", "--realizations", "1", "--out", str(out), "--seed", "2",
+               "--no-progress", "--no-volumes"])
+    assert rc == 0
+    fit = json.loads((out / "fit.json").read_text())[0]
+    rec = json.loads((out / "reconstruction.json").read_text())
+    assert rec["spec"]["a"] == pytest.approx(fit["values"]["a"])
+    assert rec["spec"]["porosity"] == pytest.approx(fit["values"]["porosity"])
+    assert (out / "intensity.png").stat().st_size > 0 and not list(out.glob("*.npy"))
