@@ -408,7 +408,7 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
                 voxel: float | None = None, box: float | None = None, backend: str = "auto", seed: Any = None,
                 data: Any = None, q_unit: str | None = None, images: bool = True, morph: bool = True,
                 volumes: bool = True, progress: bool = True, max_memory: float | None = None,
-                log: Any = None) -> Reconstruction:
+                log: Any = None, pore_sizes: bool = False) -> Reconstruction:
     """Realizations of a fitted GRF structure, their I(q), morphology and pictures.
 
     Parameters
@@ -436,6 +436,9 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
         Bytes the run may use; default: what the backend has free now. A grid that needs more is refused.
     log
         Callable taking one line of text (default: nothing).
+    pore_sizes
+        Also the continuous pore-size distribution (:func:`morphology.pore_size_distribution`) of the pore
+        space of realization 0 (one distance transform per radius: several seconds per radius at 256^3).
     """
     from .simulator import get_backend
     from .simulator.backends import InsufficientMemoryError
@@ -495,6 +498,7 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
     masks_stats: dict[str, dict[str, list[float]]] = {}
     chords: dict[str, list[np.ndarray]] = {}
     first = None
+    psd: dict[str, Any] = {}
     files: dict[str, Any] = {"npy": [], "tif": []}
     dens = np.asarray(spec.densities, dtype=np.float32)
     for key in ("generate", "curve", "morphology", "write", "images"):
@@ -533,6 +537,9 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
                 files["tif"].append(p.name)
         if first is None:
             first = labels
+            if morph and pore_sizes:
+                with _Step("pore sizes"):
+                    psd = _pore_sizes(labels, g.voxel, spec.three_phase)
         del labels
     # The curve: per-shell intensities binned in log q (no Eq. 4 window: that window is a resolution of the box,
     # pi/L wide, which would smear the low q). Standard error: the realizations' spread, floored by the
@@ -579,9 +586,12 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
                      "surface_area_method": "stereological intercept count S_V = 2 P_L (voxel faces x 2/3), "
                                             "periodic box",
                      "connectivity": "face-connected clusters wrapping around the periodic box"}
+        if psd:
+            morph_out["pore_size"] = psd
     if out_dir is not None and images and first is not None:
         with _Step("images"):
-            files.update(write_images(out_dir, first, g, spec, curve, agreement, chords, data=data, q_unit=q_unit))
+            files.update(write_images(out_dir, first, g, spec, curve, agreement, chords, data=data, q_unit=q_unit,
+                                      pore_sizes=psd))
     rec = Reconstruction(spec=spec, grid=g, seed_entropy=int(root.entropy) if isinstance(root.entropy, int) else 0,
                          backend=be.name, realizations=k, curve=curve, agreement=agreement, morphology=morph_out,
                          model_areas=areas, files=files, timings=timings, cpu_time=0.0, cpu_timings=cpu)
@@ -591,6 +601,24 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
         (out_dir / "reconstruction.json").write_text(json.dumps(rec.to_dict(), indent=1), encoding="utf-8")
         rec.files["json"] = "reconstruction.json"
     return rec
+
+
+def _pore_sizes(labels: np.ndarray, voxel: float, three_phase: bool) -> dict[str, Any]:
+    """Continuous pore-size distribution (Å) of the pore (label 0)."""
+    sets = {"pore": labels == 0}
+    out = {}
+    for name, m in sets.items():
+        if not m.any():
+            continue
+        r, f = morphology.pore_size_distribution(m, voxel, n_radii=8)
+        # Median diameter: 2 r where the covered fraction crosses 1/2 (linear in r between the radii).
+        below = np.nonzero(f < 0.5)[0]
+        med = float("nan")
+        if below.size and below[0] > 0:
+            i = below[0]
+            med = 2 * float(np.interp(0.5, [f[i], f[i - 1]], [r[i], r[i - 1]]))
+        out[name] = {"radius": r.tolist(), "covered": f.tolist(), "median_diameter": med}
+    return out
 
 
 def _require_extra(images: bool, volumes: bool) -> None:
@@ -629,8 +657,8 @@ _PHASE_COLORS = ("#f4f1de", "#e07a5f", "#3d405b")  # pore (light), layer (orange
 
 def write_images(out_dir: Path, labels: np.ndarray, g: GridChoice, spec: FitSpec, curve: dict[str, Any],
                  agreement: dict[str, Any], chords: dict[str, list[np.ndarray]], data: Any = None,
-                 q_unit: str | None = None) -> dict[str, str]:
-    """slices.png, render.png, intensity.png and chords.png in ``out_dir``."""
+                 q_unit: str | None = None, pore_sizes: dict[str, Any] | None = None) -> dict[str, str]:
+    """slices.png, render.png, intensity.png, chords.png (and pore_sizes.png) in ``out_dir``."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -717,6 +745,19 @@ def write_images(out_dir: Path, labels: np.ndarray, g: GridChoice, spec: FitSpec
         fig.savefig(out_dir / "chords.png", dpi=90)
         plt.close(fig)
         files["chords"] = "chords.png"
+    if pore_sizes:
+        fig, ax = plt.subplots(figsize=(6, 4))
+        for name, d in pore_sizes.items():
+            ax.semilogx(2 * np.asarray(d["radius"]), d["covered"], "o-", ms=3,
+                        label=f"{name} (median diameter {d['median_diameter']:.3g} Å)")
+        ax.set_xlabel("diameter 2r [Å]")
+        ax.set_ylabel("volume fraction covered by spheres >= 2r")
+        ax.set_title("continuous pore-size distribution (realization 0)", fontsize=10)
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(out_dir / "pore_sizes.png", dpi=90)
+        plt.close(fig)
+        files["pore_sizes"] = "pore_sizes.png"
     return files
 
 

@@ -272,3 +272,19 @@ def test_cli_fits_a_data_file_first(tmp_path, capsys):
     assert rec["spec"]["a"] == pytest.approx(fit["values"]["a"])
     assert rec["spec"]["porosity"] == pytest.approx(fit["values"]["porosity"])
     assert (out / "intensity.png").stat().st_size > 0 and not list(out.glob("*.npy"))
+
+
+def test_pore_size_distribution_of_a_slab_and_a_ball():
+    n = 40
+    slab = np.zeros((n, n, n), dtype=bool)
+    slab[:, :, 3:13] = True  # a periodic slab 10 voxels thick: spheres up to radius 5 fit, none larger
+    r, f = morphology.pore_size_distribution(slab, 2.0, radii=[1, 3, 4.5, 5, 6])
+    np.testing.assert_array_equal(r, [2, 6, 9, 10, 12])
+    np.testing.assert_array_equal(f, [1, 1, 1, 0, 0])
+    z, y, x = np.mgrid[:n, :n, :n]
+    def wrap(u, c):  # periodic distance along one axis
+        return (u - c + n // 2) % n - n // 2
+
+    ball = wrap(x, 38) ** 2 + wrap(y, 20) ** 2 + wrap(z, 1) ** 2 <= 6.0**2  # radius 6, across two periodic faces
+    r, f = morphology.pore_size_distribution(ball, 1.0, radii=[0.5, 2, 4, 5.5, 6, 7])
+    assert f[0] == 1.0 and np.all(f[1:4] > 0.75) and np.all(f[4:] == 0)  # to within a voxel of the radius
