@@ -685,6 +685,8 @@ def write_images(out_dir: Path, labels: np.ndarray, g: GridChoice, spec: FitSpec
     plt.close(fig)
     files["slices"] = "slices.png"
     files["render"] = render_png(out_dir / "render.png", labels, g, spec)
+    if (out_dir / "render.html").exists():
+        files["render_html"] = "render.html"
     # I(q)
     q = np.asarray(curve["q"])
     mean, se, model = (np.asarray(curve[k]) for k in ("mean", "se", "model"))
@@ -773,52 +775,77 @@ def _smeared_model(spec: FitSpec, curve: Any) -> np.ndarray | None:
     return np.asarray(DirectModel(data, model)(**_model_pars(spec, model, {})), dtype=np.float64)
 
 
-def render_png(path: Path, labels: np.ndarray, g: GridChoice, spec: FitSpec, max_side: int = 96) -> str:
-    """3-D view of a corner sub-cube (at most ``max_side`` voxels a side): the marching-cubes isosurface
-    (scikit-image) of the minority of solid and pore space (pore + layer), drawn with Matplotlib.
+def _render_mesh(labels: np.ndarray, g: GridChoice, spec: FitSpec, max_side: int) -> dict[str, Any]:
+    """Marching-cubes mesh (Å) of the minority of solid and pore space on a corner sub-cube, for the views.
 
     For the picture only, the indicator is smoothed by a Gaussian of one voxel before the isosurface (no
-    staircase moire) and the mesh is taken at every second voxel (step 2), which keeps the drawing to a few
-    seconds.
+    staircase moire) and the mesh is taken at every second voxel (step 2), which keeps drawing to seconds.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
     from scipy.ndimage import gaussian_filter
     from skimage.measure import marching_cubes
 
     m = min(labels.shape[0], max_side)
     sub = labels[:m, :m, :m]
-    solid_frac = float(np.mean(sub == 2))
-    show_solid = solid_frac <= 0.5
+    show_solid = float(np.mean(sub == 2)) <= 0.5
     what = "solid" if show_solid else ("pore space (pore + layer)" if spec.three_phase else "pore space")
     color = _PHASE_COLORS[2] if show_solid else (_PHASE_COLORS[1] if spec.three_phase else "#81b29a")
     ind = ((sub == 2) if show_solid else (sub != 2)).astype(np.float32)
     ind = np.pad(gaussian_filter(ind, 1.0, mode="wrap"), 1)  # closed surfaces at the cut faces
+    verts = faces = None
+    if ind.min() < 0.5 < ind.max():
+        verts, faces, _, _ = marching_cubes(ind, 0.5, spacing=(g.voxel,) * 3, step_size=2)
+    return {"m": m, "what": what, "color": color, "verts": verts, "faces": faces, "side": (m + 2) * g.voxel}
+
+
+def render_png(path: Path, labels: np.ndarray, g: GridChoice, spec: FitSpec, max_side: int = 96) -> str:
+    """3-D view of a corner sub-cube (at most ``max_side`` voxels a side): the marching-cubes isosurface
+    (scikit-image) of the minority of solid and pore space (pore + layer), drawn with Matplotlib."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from mpl_toolkits.mplot3d.art3d import Poly3DCollection
+
+    mesh_d = _render_mesh(labels, g, spec, max_side)
     fig = plt.figure(figsize=(5.5, 5.5))
     ax = fig.add_subplot(projection="3d")
-    if 0 < ind.max() and ind.min() < 0.5 < ind.max():
-        verts, faces, normals, _ = marching_cubes(ind, 0.5, spacing=(g.voxel,) * 3, step_size=2)
-        tri = verts[faces]
+    if mesh_d["verts"] is not None:
+        tri = mesh_d["verts"][mesh_d["faces"]]
         mesh = Poly3DCollection(tri, linewidths=0, antialiased=False)
         n = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
         n /= np.linalg.norm(n, axis=1, keepdims=True) + 1e-30
         light = np.array([0.45, 0.35, 0.82])
         shade = 0.3 + 0.7 * np.abs(n @ light)
-        base = np.array(matplotlib.colors.to_rgb(color))
+        base = np.array(matplotlib.colors.to_rgb(mesh_d["color"]))
         mesh.set_facecolor(np.clip(base[None, :] * shade[:, None] + 0.08, 0, 1))
         ax.add_collection3d(mesh)
-    side = (m + 2) * g.voxel
     for setter in (ax.set_xlim, ax.set_ylim, ax.set_zlim):
-        setter(0, side)
+        setter(0, mesh_d["side"])
     ax.set_box_aspect((1, 1, 1))
     for setter in (ax.set_xlabel, ax.set_ylabel, ax.set_zlabel):
         setter("Å", fontsize=8)
     ax.tick_params(labelsize=7)
-    ax.set_title(f"{what}: {m}^3 voxels ({m * g.voxel:.3g} Å) of realization 0", fontsize=9)
+    m = mesh_d["m"]
+    ax.set_title(f"{mesh_d['what']}: {m}^3 voxels ({m * g.voxel:.3g} Å) of realization 0", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=80)
     plt.close(fig)
+    if mesh_d["verts"] is not None:
+        _render_html(Path(path).with_suffix(".html"), mesh_d, g)
     return Path(path).name
+
+
+def _render_html(path: Path, mesh_d: dict[str, Any], g: GridChoice) -> None:
+    """The same mesh as an interactive Plotly page (Plotly comes with bumps; skipped if it is missing)."""
+    try:
+        import plotly.graph_objects as go
+    except ImportError:
+        return
+    v, f = mesh_d["verts"], mesh_d["faces"]
+    fig = go.Figure(go.Mesh3d(x=v[:, 2], y=v[:, 1], z=v[:, 0], i=f[:, 0], j=f[:, 1], k=f[:, 2],
+                              color=mesh_d["color"], flatshading=False,
+                              lighting={"ambient": 0.4, "diffuse": 0.8, "specular": 0.2}))
+    axis = {"title": "Å", "range": [0, mesh_d["side"]]}
+    fig.update_layout(title=f"{mesh_d['what']}: {mesh_d['m']}^3 voxels of {g.voxel:.3g} Å (realization 0)",
+                      scene={"xaxis": axis, "yaxis": axis, "zaxis": axis, "aspectmode": "cube"})
+    fig.write_html(path, include_plotlyjs=True)  # self-contained: opens offline

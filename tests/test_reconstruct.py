@@ -235,7 +235,8 @@ def test_cli_reconstructs_a_fit_json(tmp_path, capsys):
     assert rc == 0
     text = capsys.readouterr().out
     assert "voxel" in text and "q window" in text and "wrote" in text
-    for name in ("labels_000.npy", "labels_001.tif", "slices.png", "render.png", "intensity.png", "chords.png"):
+    for name in ("labels_000.npy", "labels_001.tif", "slices.png", "render.png", "render.html", "intensity.png",
+                 "chords.png"):
         assert (out / name).stat().st_size > 0
     rec = json.loads((out / "reconstruction.json").read_text())
     frac = rec["morphology"]["phases"]["pore"]["volume_fraction"]["mean"]
