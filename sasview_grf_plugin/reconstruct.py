@@ -207,11 +207,14 @@ def model_interface_areas(spec: FitSpec) -> dict[str, float]:
     0), S = lim q^4 I / (2 pi 1e-4) is that phase's boundary area. Keys as :func:`morphology.phase_masks`:
     ``pore``, ``solid``, and for three phases ``layer`` and ``pore+layer`` (whose boundary is the solid's).
     """
-    q = np.array([1e4 / spec.a])  # far in the Porod regime of every GRF model (the table continues by q^-4)
+    # Far in the Porod regime of a smooth GRF model (the table continues by q^-4). A rough (surface-fractal)
+    # structure has no Porod limit and no finite area: q^4 I still changes between the two q, and the area is NaN.
+    q = np.array([1e3 / spec.a, 1e4 / spec.a])
 
     def area(pore: float, layer: float, solid: float) -> float:
         i = model_intensity(spec, q, scale=1.0, background=0.0, sld_pore=pore, sld_layer=layer, sld_solid=solid)
-        return float(i[0] * q[0] ** 4 / (2 * math.pi * 1e-4))
+        s = i * q**4 / (2 * math.pi * 1e-4)
+        return float(s[1]) if abs(s[1] - s[0]) <= 1e-3 * abs(s[1]) else float("nan")
 
     if not spec.three_phase:
         s = area(1.0, 1.0, 0.0)
@@ -469,7 +472,8 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
     if k < 1:
         raise ValueError(f"realizations must be >= 1, got {realizations}")
     areas = model_interface_areas(spec)
-    layer_t = (spec.porosity * spec.layer_fraction / areas["solid"]) if spec.three_phase else None
+    layer_t = (spec.porosity * spec.layer_fraction / areas["solid"]
+               if spec.three_phase and math.isfinite(areas["solid"]) else None)
     g = choose_grid(spec, grid, voxel, box, layer_thickness=layer_t)
     for r in g.reasons:
         say(r)
@@ -579,7 +583,7 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
     if morph:
         phases = {name: {kk: _stats(vv) for kk, vv in st.items()} for name, st in masks_stats.items()}
         for name, st in phases.items():
-            if name in areas:
+            if name in areas and math.isfinite(areas[name]):
                 st["surface_area_model"] = areas[name]
                 st["surface_area_deviation"] = st["surface_area"]["mean"] / areas[name] - 1.0
         morph_out = {"phases": phases,
