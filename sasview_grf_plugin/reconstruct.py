@@ -490,6 +490,8 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
         f"{cfg.smoothing_sigma:.3g} voxels; q window {g.q_window[0]:.4g}-{g.q_window[1]:.4g} 1/Å; backend {be.name}; "
         f"about {need / 2**30:.2f} GiB")
     root = as_seed_sequence(seed)
+    if seed is None:
+        say(f"seed: fresh entropy {root.entropy} (pass it as --seed / seed= to make the same structures again)")
     out_dir = Path(out) if out is not None else None
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

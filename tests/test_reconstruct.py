@@ -139,6 +139,10 @@ def test_grid_choice_respects_the_structure_and_centres_the_data():
         choose_grid(spec, 256, voxel=3.0, box=1024.0)
     small = choose_grid(spec, 64)  # 64 voxels cannot hold 20 a at a / 5: it says so
     assert small.voxel == pytest.approx(10.0) and "warning" in small.reasons[0]
+    # A thin three-phase layer (mean thickness 4 Å) asks for voxels of 2 Å, before the box rule.
+    thin = choose_grid(_spec(a=50.0, porosity=0.3, layer_fraction=0.05, q_range=(0.002, 0.3)), 256,
+                       layer_thickness=4.0)
+    assert thin.voxel == pytest.approx(2.0) and "layer" in thin.reasons[0] and "warning" in thin.reasons[0]
 
 
 # -- realizations' mean I(q) against the model --------------------------------------------------------------
