@@ -69,10 +69,24 @@ class FitSpec:
     slds: dict[str, float] = field(default_factory=lambda: dict(_FIT_SLDS))
     q_range: tuple[float, float] | None = None
     values: dict[str, float] = field(default_factory=dict)  # every fitted and fixed model parameter
+    #: Spectral family of the GRF: "paper" (Röding et al.), "broad" (Matérn) or "peaked" (squared Teubner-Strey),
+    #: and its shape parameters (``alpha``, ``xi_over_d``). ``a`` is the family's length unit (a or d) in Å.
+    spectrum: str = "paper"
+    shape: dict[str, float] = field(default_factory=dict)
 
     @property
     def three_phase(self) -> bool:
         return self.layer_fraction > 0
+
+    @property
+    def band(self) -> bool:
+        """Three phases as the band between two levels of the GRF (the broad and peaked models), instead of
+        the paper's layer on the smoothed level cut."""
+        return self.three_phase and self.spectrum != "paper"
+
+    @property
+    def length_name(self) -> str:
+        return "d" if self.spectrum == "peaked" else "a"
 
     @property
     def densities(self) -> tuple[float, float, float]:
@@ -88,8 +102,10 @@ def _model_of_case(case: str) -> str:
 def load_fit(source: Any, index: int = 0) -> FitSpec:
     """A :class:`FitSpec` from a ``FitResult``, its dict, or a JSON file of ``sasview-grf fit --json``.
 
-    The smoothing is read as ``smoothing`` [Å] or ``smoothing_ratio`` (sigma/a), from the fitted values or
-    the fixed ones; ``index`` picks one result of a JSON list.
+    The model is the result's ``model`` (any GRF ensemble model: paper, broad or peaked spectrum, two or three
+    phases) or follows from its ``case``. The smoothing of the paper's models is read as ``smoothing`` [Å] or
+    ``smoothing_ratio`` (sigma/a), from the fitted values or the fixed ones; the band models' ``layer_volume``
+    and ``pore_share`` become porosity and layer fraction. ``index`` picks one result of a JSON list.
     """
     if isinstance(source, (str, os.PathLike)):
         path = Path(source)
@@ -113,27 +129,53 @@ def load_fit(source: Any, index: int = 0) -> FitSpec:
         raise ValueError("not a fit result: expected the JSON of `sasview-grf fit --json` (keys 'values', 'case')")
     values = {**{k: float(v) for k, v in data.get("fixed", {}).items()},
               **{k: float(v) for k, v in data["values"].items()}}
-    for key in ("a", "porosity"):
-        if key not in values:
-            raise ValueError(f"the fit result has no {key!r}; it holds {sorted(values)}")
-    a = values["a"]
-    if "smoothing" in values:
+    model = str(data.get("model") or _model_of_case(data.get("case", "two_phase")))
+    family = _family_of_model(model)
+    length = "d" if family == "peaked" else "a"
+    if length not in values:
+        raise ValueError(f"the fit result of {model} has no {length!r}; it holds {sorted(values)}")
+    a = values[length]
+    shape = {k: values[k] for k in _SHAPE_PARAMS.get(family, ()) if k in values}
+    missing = [k for k in _SHAPE_PARAMS.get(family, ()) if k not in values]
+    if missing:
+        raise ValueError(f"the fit result of {model} has no {missing}; it holds {sorted(values)}")
+    if "layer_volume" in values and "pore_share" in values:  # band models: pore / layer / solid volumes
+        lv, share = values["layer_volume"], values["pore_share"]
+        pore = (1.0 - lv) * share
+        porosity, nu = pore + lv, lv / (pore + lv)
+    elif "porosity" in values:
+        porosity, nu = values["porosity"], values.get("layer_fraction", 0.0)
+    else:
+        raise ValueError(f"the fit result has no 'porosity' (nor 'layer_volume' and 'pore_share'); it holds "
+                         f"{sorted(values)}")
+    if family != "paper":
+        smoothing = 0.0  # the broad and peaked models are exact level cuts and bands
+    elif "smoothing" in values:
         smoothing = values["smoothing"]
     elif "smoothing_ratio" in values:
         smoothing = values["smoothing_ratio"] * a
     else:
         raise ValueError(f"the fit result has no 'smoothing' [Å] nor 'smoothing_ratio'; it holds {sorted(values)}")
-    model = data.get("model") or _model_of_case(data.get("case", "two_phase"))
-    nu = values.get("layer_fraction", 0.0)
     slds = {k: values.get(k, v) for k, v in _FIT_SLDS.items()}
     if nu == 0:
         slds.pop("sld_layer")
     q_range = tuple(float(x) for x in data["q_range"]) if data.get("q_range") else None
-    spec = FitSpec(name=str(data.get("name", "fit")), model=str(model), a=a, porosity=values["porosity"],
+    spec = FitSpec(name=str(data.get("name", "fit")), model=model, a=a, porosity=porosity,
                    layer_fraction=nu, smoothing=smoothing, scale=values.get("scale", 1.0),
-                   background=values.get("background", 0.0), slds=slds, q_range=q_range, values=values)
+                   background=values.get("background", 0.0), slds=slds, q_range=q_range, values=values,
+                   spectrum=family, shape=shape)
     _check_spec(spec)
     return spec
+
+
+_SHAPE_PARAMS = {"broad": ("alpha",), "peaked": ("xi_over_d",)}
+
+
+def _family_of_model(model: str) -> str:
+    for family in ("broad", "peaked"):
+        if model.endswith(f"_{family}"):
+            return family
+    return "paper"
 
 
 def _check_spec(spec: FitSpec) -> None:
@@ -164,10 +206,17 @@ def _model_pars(spec: FitSpec, model: Any, overrides: dict[str, float]) -> dict[
         name = p.name
         if name in overrides:
             pars[name] = overrides[name]
-        elif name == "a":
+        elif name in ("a", "d"):
             pars[name] = spec.a
+        elif name in spec.shape:
+            pars[name] = spec.shape[name]
         elif name == "layer_fraction":
             pars[name] = spec.layer_fraction
+        elif name == "layer_volume":
+            pars[name] = spec.porosity * spec.layer_fraction
+        elif name == "pore_share":
+            pore = spec.porosity * (1.0 - spec.layer_fraction)
+            pars[name] = pore / (1.0 - spec.porosity * spec.layer_fraction)
         elif name == "smoothing":
             pars[name] = spec.smoothing
         elif name == "smoothing_ratio":
@@ -246,24 +295,23 @@ def choose_grid(spec: FitSpec, grid: int = 256, voxel: float | None = None, box:
                 layer_thickness: float | None = None) -> GridChoice:
     """Voxel size for an N^3 grid from the structure's length scales and the data's q range.
 
-    Rules (Å): the voxel resolves a (dx <= a / RES_VOXELS_PER_A) and a three-phase layer (dx <= t / 2); the
-    box holds BOX_PER_A a (dx >= BOX_PER_A a / N). Between these limits the voxel centres the box's q window
-    on the data's q range (geometric mean of the voxels that would reach the data's q_max and q_min). A given
-    ``voxel`` or ``box`` overrides the rules (one of them: the grid fixes the other).
+    Rules (Å): the voxel resolves the structure (dx <= a / RES_VOXELS_PER_A; peaked spectrum: d / 12) and a
+    three-phase layer (dx <= t / 2); the box holds a sample (L >= BOX_PER_A a; peaked: max(10 d, 10 xi)).
+    Between these limits the voxel centres the box's q window on the data's q range (geometric mean of the
+    voxels that would reach the data's q_max and q_min). A given ``voxel`` or ``box`` overrides the rules (one
+    of them: the grid fixes the other).
     """
     if isinstance(grid, bool) or not isinstance(grid, (int, np.integer)) or grid < 16:
         raise ValueError(f"grid must be an integer >= 16 voxels per side, got {grid!r}")
     n = int(grid)
-    a = spec.a
     if voxel is not None and box is not None:
         raise ValueError("give the voxel or the box, not both: the grid size fixes the other")
     reasons: list[str] = []
-    res = a / RES_VOXELS_PER_A
-    res_why = f"a / {RES_VOXELS_PER_A:g} = {res:.4g} Å (resolve a)"
+    res, res_why, box_min, box_why = _structure_lengths(spec)
     if layer_thickness is not None and layer_thickness / LAYER_VOXELS < res:
         res = layer_thickness / LAYER_VOXELS
         res_why = f"layer thickness / {LAYER_VOXELS:g} = {res:.4g} Å (resolve the layer)"
-    small = BOX_PER_A * a / n
+    small = box_min / n
     if voxel is not None or box is not None:
         v = float(voxel) if voxel is not None else float(box) / n
         if not (math.isfinite(v) and v > 0):
@@ -271,16 +319,15 @@ def choose_grid(spec: FitSpec, grid: int = 256, voxel: float | None = None, box:
         reasons.append(f"voxel {v:.4g} Å given ({'--voxel' if voxel is not None else f'--box {box:g} Å / {n}'})")
         if v > res * (1 + 1e-9):
             reasons.append(f"warning: coarser than {res_why}: interfaces and areas are under-resolved")
-        if n * v < BOX_PER_A * a * (1 - 1e-9):
-            reasons.append(f"warning: the box {n * v:.4g} Å holds only {n * v / a:.3g} a (< {BOX_PER_A:g} a): "
-                           "realizations scatter more and smoothed structures' curves are biased")
+        if n * v < box_min * (1 - 1e-9):
+            reasons.append(f"warning: the box {n * v:.4g} Å is smaller than {box_why}: realizations scatter more "
+                           "and smoothed structures' curves are biased")
         return GridChoice(n, v, reasons)
     if small > res:
-        reasons.append(f"voxel {res:.4g} Å = {res_why}; the grid {n} is too small for a box of {BOX_PER_A:g} a "
-                       f"(needs {math.ceil(BOX_PER_A * a / res)} voxels): warning: the box holds only "
-                       f"{n * res / a:.3g} a")
+        reasons.append(f"voxel {res:.4g} Å = {res_why}; the grid {n} is too small for {box_why} "
+                       f"(needs {math.ceil(box_min / res)} voxels): warning: the box is only {n * res:.4g} Å")
         return GridChoice(n, res, reasons)
-    lo_why = f"{BOX_PER_A:g} a / {n} = {small:.4g} Å (box >= {BOX_PER_A:g} a)"
+    lo_why = f"{box_why} / {n} = {small:.4g} Å"
     if spec.q_range is None:
         reasons.append(f"voxel {res:.4g} Å: the largest allowed, {res_why} (no data q range: widest box)")
         return GridChoice(n, res, reasons)
@@ -295,6 +342,25 @@ def choose_grid(spec: FitSpec, grid: int = 256, voxel: float | None = None, box:
                    f"{want_fine:.4g} Å for q_max and {want_coarse:.4g} Å for q_min); limits: >= {lo_why}, "
                    f"<= {res_why}")
     return GridChoice(n, v, reasons)
+
+
+#: Peaked spectrum: voxels per domain spacing d (a domain, half a period, spans 6 voxels), and the box in d and
+#: in correlation lengths xi (the correlations oscillate with period d and decay over xi).
+PEAKED_VOXELS_PER_D = 12.0
+PEAKED_BOX_PER_D = 10.0
+PEAKED_BOX_PER_XI = 10.0
+
+
+def _structure_lengths(spec: FitSpec) -> tuple[float, str, float, str]:
+    """(largest voxel, why; smallest box, why) in Å from the structure's length scales."""
+    a = spec.a
+    if spec.spectrum == "peaked":
+        xi = a * spec.shape.get("xi_over_d", 0.5)
+        box = max(PEAKED_BOX_PER_D * a, PEAKED_BOX_PER_XI * xi)
+        return (a / PEAKED_VOXELS_PER_D, f"d / {PEAKED_VOXELS_PER_D:g} = {a / PEAKED_VOXELS_PER_D:.4g} Å (resolve "
+                f"the domains)", box, f"a box of max({PEAKED_BOX_PER_D:g} d, {PEAKED_BOX_PER_XI:g} xi) = {box:.4g} Å")
+    return (a / RES_VOXELS_PER_A, f"a / {RES_VOXELS_PER_A:g} = {a / RES_VOXELS_PER_A:.4g} Å (resolve a)",
+            BOX_PER_A * a, f"a box of {BOX_PER_A:g} a = {BOX_PER_A * a:.4g} Å")
 
 
 def memory_estimate(grid: int) -> int:
