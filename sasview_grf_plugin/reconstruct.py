@@ -513,7 +513,6 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
     from .simulator.backends import InsufficientMemoryError
     from .simulator.scattering import shell_intensity
     from .simulator.seeds import as_seed_sequence, child_seed
-    from .simulator.structure import generate_labels
 
     _require_extra(images, volumes)
     say = log or (lambda _line: None)
@@ -579,8 +578,7 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
 
     for r in tqdm(range(k), desc="realizations", unit="box", disable=not progress):
         with _Step("generate"):
-            labels = generate_labels(cfg, a_nm, spec.porosity, spec.layer_fraction, seed=child_seed(root, r),
-                                     backend=be)
+            labels = _generate(spec, cfg, a_nm, child_seed(root, r), be)
             be.synchronize()
         with _Step("curve"):
             rho = be.asarray(dens)[labels] if be.name != "opencl" else be.asarray(dens[be.to_numpy(labels)])
@@ -673,6 +671,30 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
         (out_dir / "reconstruction.json").write_text(json.dumps(rec.to_dict(), indent=1), encoding="utf-8")
         rec.files["json"] = "reconstruction.json"
     return rec
+
+
+def _spectrum_kwargs(spec: FitSpec) -> dict[str, Any]:
+    """The simulator's ``spectrum`` argument for a non-paper spectrum (none for the paper's)."""
+    if spec.spectrum == "paper":
+        return {}
+    from .spectra import get_spectrum
+
+    return {"spectrum": get_spectrum(spec.spectrum, **spec.shape)}
+
+
+def _generate(spec: FitSpec, cfg: Any, a_nm: float, seed: np.random.SeedSequence, be: Any) -> Any:
+    """Labels (0 pore, 1 layer, 2 solid) of one realization on the backend."""
+    from .simulator.structure import _classify, gaussian_random_field, generate_labels
+
+    kw = _spectrum_kwargs(spec)
+    if not spec.band:
+        return generate_labels(cfg, a_nm, spec.porosity, spec.layer_fraction, seed=seed, backend=be, **kw)
+    # The band models: pore, layer and solid are the field's own quantiles (no smoothing), exact counts as in
+    # the simulator's thresholds.
+    psi = gaussian_random_field(cfg, a_nm, seed=seed, backend=be, **kw)
+    n3 = cfg.grid_size**3
+    k_pore = int(round(spec.porosity * (1.0 - spec.layer_fraction) * n3))
+    return _classify(be, psi, k_pore, int(round(spec.porosity * n3)), (0, 1, 2), np.uint8)
 
 
 def _pore_sizes(labels: np.ndarray, voxel: float, three_phase: bool) -> dict[str, Any]:
