@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["correlation_function", "clipping_inversion"]
+__all__ = ["correlation_function", "clipping_inversion", "spectrum_from_correlation"]
 
 
 def _tail_integral(x: np.ndarray) -> np.ndarray:
@@ -80,3 +80,22 @@ def clipping_inversion(q: Any, intensity: Any, porosity: float, r: Any) -> tuple
     target = phi * (1.0 - phi) * (1.0 - gamma)
     rho = 1.0 - np.interp(target, drop, one_minus)
     return gamma, rho
+
+
+def spectrum_from_correlation(r: Any, rho: Any, k: Any) -> np.ndarray:
+    """Spectral density Gamma(k) = 4 pi int r^2 rho(r) sinc(k r) dr of a correlation tabulated on ``r``.
+
+    ``r`` must start near 0 and reach where rho has decayed; rho is tapered to zero over the last fifth of
+    the range (a cosine), which limits the ringing of the truncation. Negative values (a rho that no GRF
+    has, from noise or a model mismatch) are set to zero, so the result is a valid spectrum.
+    """
+    r = np.asarray(r, dtype=np.float64)
+    rho = np.asarray(rho, dtype=np.float64)
+    k = np.atleast_1d(np.asarray(k, dtype=np.float64))
+    if r.ndim != 1 or r.shape != rho.shape or r.size < 10 or np.any(np.diff(r) <= 0):
+        raise ValueError("r must be increasing and as long as rho (at least 10 points)")
+    r_cut = r[0] + 0.8 * (r[-1] - r[0])
+    taper = np.where(r < r_cut, 1.0, 0.5 * (1 + np.cos(math.pi * (r - r_cut) / (r[-1] - r_cut))))
+    f = r**2 * rho * taper
+    out = np.array([4 * math.pi * np.trapezoid(f * np.sinc(ki * r / math.pi), r) for ki in k])
+    return np.maximum(out, 0.0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from sasview_grf_plugin.clipping import clipping_inversion, correlation_function
+from sasview_grf_plugin.clipping import clipping_inversion, correlation_function, spectrum_from_correlation
 from sasview_grf_plugin.ensemble.levelcut import grf_correlation, levelcut_correlation
 from sasview_grf_plugin.ensemble.table import load_table
 
@@ -42,3 +42,10 @@ def test_bad_input():
         clipping_inversion(q, 1 / (1 + q**4), 1.2, [10.0])
     with pytest.raises(ValueError, match="positive everywhere"):
         correlation_function(q, np.where(q > 0.2, -1.0, 1.0), [10.0])
+
+
+def test_spectrum_from_the_correlation_is_the_papers_density():
+    r = np.linspace(0.0, 40.0, 4001)  # units of a
+    k = np.array([0.01, 0.3, 0.6, 0.9, 1.0, 1.2, 1.5])
+    g = spectrum_from_correlation(r, grf_correlation(r)[0], k)
+    np.testing.assert_allclose(g / g[0], 1 / (1 + k**8) ** 2, rtol=2e-3, atol=1e-6)
