@@ -49,12 +49,12 @@ from ..spectra import ALPHA_RANGE, BroadSpectrum, PaperSpectrum, PeakedSpectrum,
 
 __all__ = ["level_set_curve", "two_phase_curve", "three_phase_curve", "FAST_Q_RANGE"]
 
-_LN_X_MIN, _LN_X_MAX = math.log(1e-6), math.log(300.0)
+_LN_X_MIN, _LN_X_MAX = math.log(1e-6), math.log(100.0)
 _N = {"paper": 1024, "broad": 1024, "peaked": 2048}
-_BIAS = 0.0  # FFTLog bias: none (a negative bias adds a constant error to F; r^(3/2) R vanishes at both ends anyway)
+_BIAS = 0.0  # FFTLog bias: none (r^(3/2) R vanishes at both ends; the replica correction in transform assumes 0)
 _L_H = 0.5  # length of the exponential that carries C(0) - c1 (units of a)
 #: Exact (FFTLog) range of q a; outside it, the matched continuations.
-FAST_Q_RANGE = (0.03, 1e4)
+FAST_Q_RANGE = (0.05, 3e3)
 _ALPHA_STEP = 0.025
 _LOCK = threading.Lock()
 
@@ -89,13 +89,19 @@ class _Grid:
         self.lnk = self.offset - self.lnx[::-1]
         self.k = np.exp(self.lnk)
         self.post = np.exp(-q * ((j - jc) * self.dln + self.offset)) * (2 * math.pi) ** 1.5 * self.k**-1.5
+        self.x3 = self.x**3
+        self.replica = math.exp(-1.5 * n * self.dln)
         self.j_lo = int(np.searchsorted(self.lnk, math.log(FAST_Q_RANGE[0])))
         self.j_hi = int(np.searchsorted(self.lnk, math.log(FAST_Q_RANGE[1])))
 
     def transform(self, r_values: np.ndarray) -> np.ndarray:
         """F_R(k) on the output grid: 4 pi int r^2 R(r) sinc(k r) dr."""
         a = irfft(rfft(r_values * self.pre) * self.u, self.n)[::-1]
-        return a * self.post
+        # FFTLog transforms the periodic continuation in ln r: a copy of R scaled down by e^-L (L = n dln)
+        # sits below r_min and adds e^(-3L/2) F_R(k e^-L) = e^(-3L/2) F_R(0) for k << e^L (a constant,
+        # 1e-12 F_R(0) here, which would be a floor under the high-q tail). Removed exactly.
+        f0 = 4.0 * math.pi * self.dln * float(np.dot(self.x3, r_values))
+        return a * self.post - self.replica * f0
 
 
 @functools.lru_cache(maxsize=4)
@@ -143,31 +149,35 @@ _V_NODES = np.concatenate([[0.0], np.geomspace(1e-7, 1e-2, 61)[:-1], np.linspace
 _GL_X, _GL_W = np.polynomial.legendre.leggauss(6)
 _V_MID = 0.5 * (_V_NODES[1:] + _V_NODES[:-1])
 _V_HALF = 0.5 * np.diff(_V_NODES)
-_V_GL = (_V_MID[:, None] + _V_HALF[:, None] * _GL_X[None, :])
+# All points where D' is evaluated (cell quadrature nodes, then the table nodes) and their 1/(2 sin^2 v),
+# 1/(2 cos^2(v/2)), computed once.
+_V_ALL = np.concatenate([(_V_MID[:, None] + _V_HALF[:, None] * _GL_X[None, :]).ravel(), _V_NODES])
+with np.errstate(divide="ignore"):
+    _INV_S2 = 0.5 / np.sin(_V_ALL) ** 2
+_INV_C2 = 0.5 / np.cos(0.5 * _V_ALL) ** 2
+_N_GL = _V_MID.size * _GL_X.size
 
 
-def _drop_rate(v: np.ndarray, levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """D'(v) = (1 / 2 pi) sum_ij w_i w_j exp(-(t_i - t_j)^2 / (2 sin^2 v) - t_i t_j / (2 cos^2(v/2)))."""
-    out = np.zeros_like(v)
-    s2 = np.sin(v) ** 2
-    c2 = 2.0 * np.cos(0.5 * v) ** 2
+def _drop_rate_nodes(levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """D'(v) = (1 / 2 pi) sum_ij w_i w_j exp(-(t_i - t_j)^2 / (2 sin^2 v) - t_i t_j / (2 cos^2(v/2))) on _V_ALL."""
+    out = np.zeros_like(_V_ALL)
     m = len(levels)
     for i in range(m):
         for j in range(i, m):
             ww = weights[i] * weights[j] * (1.0 if i == j else 2.0)
-            expo = -levels[i] * levels[j] / c2
+            expo = (-levels[i] * levels[j]) * _INV_C2
             if i != j:
-                with np.errstate(divide="ignore"):
-                    expo = expo - (levels[i] - levels[j]) ** 2 / (2.0 * s2)
+                expo -= (levels[i] - levels[j]) ** 2 * _INV_S2
             out += ww * np.exp(expo)
     return out / (2.0 * math.pi)
 
 
 def _drop(v: np.ndarray, levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """D(v) = int_0^v D'(u) du by cubic Hermite interpolation of exact node values and slopes."""
-    cells = (_drop_rate(_V_GL, levels, weights) @ _GL_W) * _V_HALF
+    rate = _drop_rate_nodes(levels, weights)
+    cells = (rate[:_N_GL].reshape(-1, _GL_X.size) @ _GL_W) * _V_HALF
     d_nodes = np.concatenate([[0.0], np.cumsum(cells)])
-    s_nodes = _drop_rate(_V_NODES, levels, weights)
+    s_nodes = rate[_N_GL:]
     i = np.clip(np.searchsorted(_V_NODES, v, side="right") - 1, 0, _V_NODES.size - 2)
     h = _V_NODES[i + 1] - _V_NODES[i]
     t = (v - _V_NODES[i]) / h
@@ -176,36 +186,26 @@ def _drop(v: np.ndarray, levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
             + (-2 * t3 + 3 * t2) * d_nodes[i + 1] + (t3 - t2) * h * s_nodes[i + 1])
 
 
-_RHO_SERIES = 0.2
-_N_HERMITE = 40  # 0.2^41 < 1e-28: the series' truncation is far below rounding
+_RHO_SERIES = 0.1
+_N_HERMITE = 20  # 0.1^21: the series' truncation is far below rounding
+
+
+_FACTORIALS = np.array([math.factorial(n) for n in range(1, _N_HERMITE + 1)], dtype=np.float64)
 
 
 def _hermite_tail(rho: np.ndarray, levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """sum_(n >= 2) c_n rho^n, c_n = (sum_i w_i phi(t_i) He_(n-1)(t_i))^2 / n! (Mehler's expansion of C)."""
     phi = np.exp(-0.5 * levels**2) / math.sqrt(2.0 * math.pi)
-    he_prev, he = np.zeros_like(levels), np.ones_like(levels)  # He_(-1) = 0, He_0 = 1
-    coef = []
-    log_fact = 0.0
-    for n in range(1, _N_HERMITE + 1):
-        log_fact += math.log(n)
-        if n >= 2:
-            coef.append(float(np.sum(weights * phi * he)) ** 2 * math.exp(-log_fact))
-        he_prev, he = he, levels * he - (n - 1) * he_prev if n >= 1 else he
-    out = np.zeros_like(rho)
-    for c in reversed(coef):  # Horner in rho, from rho^N down to rho^2
-        out = (out + c) * rho
-    return out * rho
+    he = np.polynomial.hermite_e.hermevander(levels, _N_HERMITE - 1)  # He_0 .. He_(N-1) at each level
+    coef = ((weights * phi) @ he) ** 2 / _FACTORIALS  # c_1 .. c_N
+    coef[0] = 0.0  # c_1 rho is transformed exactly elsewhere
+    return np.polynomial.polynomial.polyval(rho, np.concatenate([[0.0], coef]))
 
 
-def _analytic(q: np.ndarray, amp: float, c1: float, spectrum: Spectrum) -> tuple[np.ndarray, np.ndarray]:
-    """h's and c1 rho's transforms at q, and their derivative d/d ln q."""
+def _analytic(q: np.ndarray, amp: float, c1: float, spectrum: Spectrum) -> np.ndarray:
+    """h's and c1 rho's transforms at q."""
     ql = q * _L_H
-    fh = 8.0 * math.pi * amp * _L_H**3 / (1.0 + ql * ql) ** 2
-    dfh = -4.0 * fh * ql * ql / (1.0 + ql * ql)
-    fr = c1 * spectrum.rho_transform(q)
-    eps = 1e-6
-    dfr = c1 * (spectrum.rho_transform(q * (1 + eps)) - spectrum.rho_transform(q * (1 - eps))) / (2 * eps)
-    return fh + fr, dfh + dfr
+    return 8.0 * math.pi * amp * _L_H**3 / (1.0 + ql * ql) ** 2 + c1 * spectrum.rho_transform(q)
 
 
 def level_set_curve(q: Any, spectrum: Spectrum, fractions: Any, weights: Any) -> np.ndarray:
@@ -265,11 +265,13 @@ def level_set_curve(q: Any, spectrum: Spectrum, fractions: Any, weights: Any) ->
         t2, t3 = t * t, t * t * t
         interp = ((2 * t3 - 3 * t2 + 1) * f_rem[i] + (t3 - 2 * t2 + t) * g.dln * slope[i]
                   + (-2 * t3 + 3 * t2) * f_rem[i + 1] + (t3 - t2) * g.dln * slope[i + 1])
-        out[mid] = interp + _analytic(qm, amp, c1, spectrum)[0]
-    ends = np.array([lo_k, hi_k])
-    fa, dfa = _analytic(ends, amp, c1, spectrum)
-    f_end = fa + f_rem[[g.j_lo, g.j_hi]]
-    d_end = dfa + slope[[g.j_lo, g.j_hi]]  # dF / d ln q
+        out[mid] = interp + _analytic(qm, amp, c1, spectrum)
+    # Value and slope dF / d ln q at the two ends (the analytic part's slope by a central difference).
+    eps = 1e-6
+    ends = np.array([lo_k, hi_k, lo_k * (1 + eps), hi_k * (1 + eps), lo_k * (1 - eps), hi_k * (1 - eps)])
+    fa = _analytic(ends, amp, c1, spectrum)
+    f_end = fa[:2] + f_rem[[g.j_lo, g.j_hi]]
+    d_end = (fa[2:4] - fa[4:]) / (2 * eps) + slope[[g.j_lo, g.j_hi]]
     low = flat < lo_k
     if np.any(low):
         # dF/dq = d_end / q at q0; F(q) = F0 + F'(q0) (q^2 - q0^2) / (2 q0)
