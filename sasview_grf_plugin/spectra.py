@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -63,13 +62,31 @@ def _one_minus_sinc(x: np.ndarray) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
 class Spectrum:
-    """A radial spectral density with length unit a and dimensionless shape parameters (base class)."""
+    """A radial spectral density with length unit a and dimensionless shape parameters (base class).
+
+    Immutable and hashable by family and shape parameters (plain classes rather than dataclasses: the
+    standalone SasView models inline this module in files that sasmodels loads outside ``sys.modules``,
+    where ``dataclass`` cannot resolve its annotations).
+    """
 
     name: ClassVar[str] = ""
     #: What the length unit a is called in this family (``"a"`` or ``"d"``).
     length_name: ClassVar[str] = "a"
+    #: The shape parameters' names, in order.
+    shape_names: ClassVar[tuple[str, ...]] = ()
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.params == self.params
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(self.params.items())))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{k}={v!r}' for k, v in self.params.items())})"
 
     def density(self, q: Any, a: float, xp: Any = np) -> Any:
         """Gamma(q) for length unit ``a`` (q in the inverse unit); NumPy or CuPy arrays (``xp``)."""
@@ -107,10 +124,9 @@ class Spectrum:
     @property
     def params(self) -> dict[str, float]:
         """The shape parameters (as ``get_spectrum`` takes them)."""
-        return {}
+        return {k: getattr(self, k) for k in self.shape_names}
 
 
-@dataclass(frozen=True)
 class PaperSpectrum(Spectrum):
     """Gamma = (1 + (a q)^8)^-2, the paper's spectrum (Röding et al. 2022, Eq. 7)."""
 
@@ -153,7 +169,6 @@ ALPHA_RANGE = (0.1, 4.0)
 XI_OVER_D_RANGE = (0.05, 2.0)
 
 
-@dataclass(frozen=True)
 class BroadSpectrum(Spectrum):
     """Matérn spectrum Gamma = (1 + (a q)^2)^-(alpha + 3/2): smooth (alpha > 1) to rough (alpha < 1).
 
@@ -164,14 +179,18 @@ class BroadSpectrum(Spectrum):
         (D_s = 3 - alpha); for alpha > 1 Porod's law with lambda = 1 / (2 (alpha - 1)) a^-2.
     """
 
-    alpha: float = 1.5
     name: ClassVar[str] = "broad"
+    shape_names: ClassVar[tuple[str, ...]] = ("alpha",)
+    alpha: float
 
-    def __post_init__(self) -> None:
+    def __init__(self, alpha: float = 1.5) -> None:
         lo, hi = ALPHA_RANGE
-        a = float(self.alpha)
+        try:
+            a = float(alpha)
+        except (TypeError, ValueError):
+            a = math.nan
         if not (math.isfinite(a) and lo <= a <= hi):
-            raise ValueError(f"broad spectrum: alpha must lie in [{lo}, {hi}], got {self.alpha!r}")
+            raise ValueError(f"broad spectrum: alpha must lie in [{lo}, {hi}], got {alpha!r}")
         object.__setattr__(self, "alpha", a)
 
     def density(self, q: Any, a: float, xp: Any = np) -> Any:
@@ -203,9 +222,6 @@ class BroadSpectrum(Spectrum):
             return math.nan
         return math.exp(gammaln(1.0 - al) - gammaln(1.0 + al)) / 4.0**al
 
-    @property
-    def params(self) -> dict[str, float]:
-        return {"alpha": self.alpha}
 
 
 def matern_one_minus(x: np.ndarray, alpha: float) -> np.ndarray:
@@ -249,7 +265,6 @@ def matern_one_minus(x: np.ndarray, alpha: float) -> np.ndarray:
     return out
 
 
-@dataclass(frozen=True)
 class PeakedSpectrum(Spectrum):
     """Squared Teubner-Strey spectrum with domain spacing d (the length unit) and correlation length xi.
 
@@ -259,15 +274,19 @@ class PeakedSpectrum(Spectrum):
         xi / d, in [0.05, 2]. The correlation rho(r) oscillates with period d and decays as e^(-r / xi).
     """
 
-    xi_over_d: float = 0.5
     name: ClassVar[str] = "peaked"
     length_name: ClassVar[str] = "d"
+    shape_names: ClassVar[tuple[str, ...]] = ("xi_over_d",)
+    xi_over_d: float
 
-    def __post_init__(self) -> None:
+    def __init__(self, xi_over_d: float = 0.5) -> None:
         lo, hi = XI_OVER_D_RANGE
-        v = float(self.xi_over_d)
+        try:
+            v = float(xi_over_d)
+        except (TypeError, ValueError):
+            v = math.nan
         if not (math.isfinite(v) and lo <= v <= hi):
-            raise ValueError(f"peaked spectrum: xi_over_d must lie in [{lo}, {hi}], got {self.xi_over_d!r}")
+            raise ValueError(f"peaked spectrum: xi_over_d must lie in [{lo}, {hi}], got {xi_over_d!r}")
         object.__setattr__(self, "xi_over_d", v)
 
     @property
@@ -312,9 +331,6 @@ class PeakedSpectrum(Spectrum):
         k, kap = self._k
         return math.sqrt(k * k - kap * kap) if k > kap else None
 
-    @property
-    def params(self) -> dict[str, float]:
-        return {"xi_over_d": self.xi_over_d}
 
 
 SPECTRA: dict[str, type[Spectrum]] = {"paper": PaperSpectrum, "broad": BroadSpectrum, "peaked": PeakedSpectrum}
@@ -328,7 +344,7 @@ def get_spectrum(name: str = "paper", **params: float) -> Spectrum:
     if name not in SPECTRA:
         raise ValueError(f"unknown spectrum {name!r}; available: {', '.join(SPECTRA)}")
     cls = SPECTRA[name]
-    allowed = [f for f in cls.__dataclass_fields__]
+    allowed = list(cls.shape_names)
     bad = [p for p in params if p not in allowed]
     if bad:
         raise ValueError(f"spectrum {name!r} takes {', '.join(allowed) or 'no parameters'}; got {', '.join(bad)}")

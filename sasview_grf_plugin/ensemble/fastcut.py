@@ -19,11 +19,12 @@ Numerics (all lengths in units of the spectrum's length a, wave numbers in 1/a; 
   2 pi^2 Gamma / int q^2 Gamma), and R = (C(0) - c1)(1 - e^(-r/l)) - D + c1 (1 - rho) vanishes at r = 0
   and decays as rho^2.
 * R is transformed by FFTLog (scipy's fast Hankel transform algorithm, order 1/2, with its coefficients
-  computed once per family) on a fixed log grid r in [1e-6, 2e3] a: F_R(q) = (2 pi)^(3/2) q^(-3/2)
+  computed once per family) on a fixed log grid r in [1e-6, 100] a: F_R(q) = (2 pi)^(3/2) q^(-3/2)
   H_(1/2)[r^(3/2) R](q), read at the requested q by cubic Hermite (Catmull-Rom) interpolation in ln q.
-  The grid resolves the cusp of C at r -> 0 down to 1e-6 a, so the transform is exact up to q a = 1e4
+  The grid resolves the cusp of C at r -> 0 down to 1e-6 a, so the transform is exact up to q a = 3e3
   (the fractal tail of a rough field included); beyond, F continues with its local power law (value and
-  slope matched), below q a = 2e-3 as F(q0) + F'(q0) (q^2 - q0^2) / (2 q0) (the plateau).
+  slope matched), below q a = 0.05 as F(0) + A q^2 + B q^4 with the exact F(0) (the trapezoidal sum of
+  r^3 R in ln r) and F, F' matched at q a = 0.05 (the plateau).
 * The Matérn correlation 1 - rho(x; alpha) on the grid is a cubic spline in alpha of its logarithm,
   tabulated once from the exact expression (see :func:`matern_one_minus`); the peaked family's is
   closed form.
@@ -94,14 +95,15 @@ class _Grid:
         self.j_lo = int(np.searchsorted(self.lnk, math.log(FAST_Q_RANGE[0])))
         self.j_hi = int(np.searchsorted(self.lnk, math.log(FAST_Q_RANGE[1])))
 
-    def transform(self, r_values: np.ndarray) -> np.ndarray:
-        """F_R(k) on the output grid: 4 pi int r^2 R(r) sinc(k r) dr."""
+    def transform(self, r_values: np.ndarray) -> tuple[np.ndarray, float]:
+        """F_R(k) on the output grid, 4 pi int r^2 R(r) sinc(k r) dr, and F_R(0)."""
         a = irfft(rfft(r_values * self.pre) * self.u, self.n)[::-1]
         # FFTLog transforms the periodic continuation in ln r: a copy of R scaled down by e^-L (L = n dln)
         # sits below r_min and adds e^(-3L/2) F_R(k e^-L) = e^(-3L/2) F_R(0) for k << e^L (a constant,
         # 1e-12 F_R(0) here, which would be a floor under the high-q tail). Removed exactly.
+        # F_R(0) = 4 pi int r^3 R d ln r: the trapezoidal sum, spectrally accurate for R that vanishes at both ends.
         f0 = 4.0 * math.pi * self.dln * float(np.dot(self.x3, r_values))
-        return a * self.post - self.replica * f0
+        return a * self.post - self.replica * f0, f0
 
 
 @functools.lru_cache(maxsize=4)
@@ -211,7 +213,7 @@ def _analytic(q: np.ndarray, amp: float, c1: float, spectrum: Spectrum) -> np.nd
 class _Prepared:
     """The curve of one parameter set on the FFTLog grid, ready to read at any q."""
 
-    __slots__ = ("spectrum", "grid", "f_rem", "slope", "amp", "c1", "f_end", "d_end")
+    __slots__ = ("spectrum", "grid", "f_rem", "slope", "amp", "c1", "f_end", "d_end", "low_coef")
 
     def __init__(self, spectrum: Spectrum, levels: np.ndarray, w: np.ndarray, c0: float) -> None:
         self.spectrum = spectrum
@@ -226,7 +228,7 @@ class _Prepared:
         rem[near] = (c0 - c1) * -np.expm1(-g.x[near] / _L_H) + c1 * om[near] - _drop(v, levels, w)
         far = ~near
         rem[far] = _hermite_tail(rho[far], levels, w) - (c0 - c1) * np.exp(-g.x[far] / _L_H)
-        f_rem = g.transform(rem)
+        f_rem, f0_rem = g.transform(rem)
         # Fourth-order central differences (a power law q^-4 on this grid: relative slope error 1e-6, where
         # second order would leave 1e-3).
         slope = np.empty_like(f_rem)
@@ -241,6 +243,11 @@ class _Prepared:
         fa = _analytic(ends, self.amp, c1, spectrum)
         self.f_end = fa[:2] + f_rem[[g.j_lo, g.j_hi]]
         self.d_end = (fa[2:4] - fa[4:]) / (2 * eps) + slope[[g.j_lo, g.j_hi]]
+        # Below q0 = lo_k: F(q) = F(0) + A q^2 + B q^4 with the exact F(0) and F, dF/dq matched at q0.
+        f0 = float(_analytic(np.zeros(1), self.amp, c1, spectrum)[0]) + f0_rem
+        df = self.f_end[0] - f0
+        b4 = (self.d_end[0] - 2.0 * df) / (2.0 * lo_k**4)
+        self.low_coef = (f0, (df - b4 * lo_k**4) / lo_k**2, b4)
 
     def __call__(self, flat: np.ndarray) -> np.ndarray:
         g = self.grid
@@ -260,8 +267,9 @@ class _Prepared:
                         + _analytic(qm, self.amp, self.c1, self.spectrum))
         low = flat < lo_k
         if np.any(low):
-            # The plateau: F(q) = F(q0) + F'(q0) (q^2 - q0^2) / (2 q0), F'(q0) = (dF/d ln q) / q0.
-            out[low] = self.f_end[0] + self.d_end[0] / lo_k * (flat[low] ** 2 - lo_k**2) / (2 * lo_k)
+            f0, a2, b4 = self.low_coef
+            q2 = flat[low] ** 2
+            out[low] = f0 + q2 * (a2 + q2 * b4)
         high = flat > hi_k
         if np.any(high):
             out[high] = self.f_end[1] * (flat[high] / hi_k) ** (self.d_end[1] / self.f_end[1])
