@@ -43,7 +43,6 @@ import threading
 from typing import Any
 
 import numpy as np
-from scipy.fft import irfft, rfft
 from scipy.special import loggamma, ndtri
 
 from ..spectra import ALPHA_RANGE, BroadSpectrum, PaperSpectrum, PeakedSpectrum, Spectrum, matern_one_minus
@@ -97,6 +96,8 @@ class _Grid:
 
     def transform(self, r_values: np.ndarray) -> tuple[np.ndarray, float]:
         """F_R(k) on the output grid, 4 pi int r^2 R(r) sinc(k r) dr, and F_R(0)."""
+        from scipy.fft import irfft, rfft  # here, not at import: loading a plugin model stays cheap
+
         a = irfft(rfft(r_values * self.pre) * self.u, self.n)[::-1]
         # FFTLog transforms the periodic continuation in ln r: a copy of R scaled down by e^-L (L = n dln)
         # sits below r_min and adds e^(-3L/2) F_R(k e^-L) = e^(-3L/2) F_R(0) for k << e^L (a constant,
