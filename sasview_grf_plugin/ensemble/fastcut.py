@@ -19,15 +19,16 @@ Numerics (all lengths in units of the spectrum's length a, wave numbers in 1/a; 
   2 pi^2 Gamma / int q^2 Gamma), and R = (C(0) - c1)(1 - e^(-r/l)) - D + c1 (1 - rho) vanishes at r = 0
   and decays as rho^2.
 * R is transformed by FFTLog (scipy's fast Hankel transform algorithm, order 1/2, with its coefficients
-  computed once per family) on a fixed log grid r in [1e-6, 100] a: F_R(q) = (2 pi)^(3/2) q^(-3/2)
-  H_(1/2)[r^(3/2) R](q), read at the requested q by cubic Hermite (Catmull-Rom) interpolation in ln q.
-  The grid resolves the cusp of C at r -> 0 down to 1e-6 a, so the transform is exact up to q a = 3e3
-  (the fractal tail of a rough field included); beyond, F continues with its local power law (value and
-  slope matched), below q a = 0.05 as F(0) + A q^2 + B q^4 with the exact F(0) (the trapezoidal sum of
+  computed once per family) on a fixed log grid r in [1e-6, 100] a (1024 points, 2048 for the peaked
+  family): F_R(q) = (2 pi)^(3/2) q^(-3/2) H_(1/2)[r^(3/2) R](q), read at the
+  requested q by cubic Hermite interpolation in ln q (node slopes by fourth-order differences). The grid
+  resolves the cusp of C at r -> 0 down to r_min, so the transform is exact up to q a = 3e-3 / r_min
+  (= 3e3; the fractal tail of a rough field included); beyond, F continues with its local power law
+  (value and slope matched), below q a = 0.05 as F(0) + A q^2 + B q^4 with the exact F(0) (the trapezoidal sum of
   r^3 R in ln r) and F, F' matched at q a = 0.05 (the plateau).
-* The Matérn correlation 1 - rho(x; alpha) on the grid is a cubic spline in alpha of its logarithm,
-  tabulated once from the exact expression (see :func:`matern_one_minus`); the peaked family's is
-  closed form.
+* The Matérn correlation 1 - rho(x; alpha) on the grid is interpolated (cubic Hermite, C1) in alpha
+  from its logarithm on nodes 0.01 apart, each computed once from the exact expression when first
+  needed (:func:`~sasview_grf_plugin.spectra.matern_one_minus`); the peaked family's is closed form.
 
 Everything is deterministic and C1 in every parameter and in q; finite for every q >= 0.
 
@@ -49,24 +50,27 @@ from ..spectra import ALPHA_RANGE, BroadSpectrum, PaperSpectrum, PeakedSpectrum,
 
 __all__ = ["level_set_curve", "two_phase_curve", "three_phase_curve", "FAST_Q_RANGE"]
 
-_LN_X_MIN, _LN_X_MAX = math.log(1e-6), math.log(100.0)
-_N = {"paper": 1024, "broad": 1024, "peaked": 2048}
+_LN_X_MAX = math.log(100.0)
+# Per family: grid points and r_min / a. The exact range ends at q a = 3e-3 / r_min = 3e3, where F / F(0)
+# approaches 1e-13 (Porod: q^-4): beyond, the transform's rounding would show; the continuation takes over.
+_GRIDS = {"paper": (1024, 1e-6), "broad": (1024, 1e-6), "peaked": (2048, 1e-6)}
 _BIAS = 0.0  # FFTLog bias: none (r^(3/2) R vanishes at both ends; the replica correction in transform assumes 0)
 _L_H = 0.5  # length of the exponential that carries C(0) - c1 (units of a)
-#: Exact (FFTLog) range of q a; outside it, the matched continuations.
-FAST_Q_RANGE = (0.05, 3e3)
-_ALPHA_STEP = 0.025
+#: Exact (FFTLog) range of q a per family (q_max = 3e-3 / r_min); outside it, the matched continuations.
+FAST_Q_RANGE = {name: (0.05, 3e-3 / x_min) for name, (_, x_min) in _GRIDS.items()}
+_ALPHA_STEP = 0.01
 _LOCK = threading.Lock()
 
 
 class _Grid:
     """The log grid of one family and its FFTLog coefficients (order 1/2, bias ``_BIAS``)."""
 
-    def __init__(self, n: int) -> None:
+    def __init__(self, family: str) -> None:
+        n, x_min = _GRIDS[family]
         self.n = n
-        self.dln = (_LN_X_MAX - _LN_X_MIN) / (n - 1)
+        self.dln = (_LN_X_MAX - math.log(x_min)) / (n - 1)
         j = np.arange(n)
-        self.lnx = _LN_X_MIN + j * self.dln
+        self.lnx = math.log(x_min) + j * self.dln
         self.x = np.exp(self.lnx)
         mu, q = 0.5, _BIAS
         # Low-ringing offset (Hamilton 2000), as scipy.fft.fhtoffset.
@@ -91,8 +95,8 @@ class _Grid:
         self.post = np.exp(-q * ((j - jc) * self.dln + self.offset)) * (2 * math.pi) ** 1.5 * self.k**-1.5
         self.x3 = self.x**3
         self.replica = math.exp(-1.5 * n * self.dln)
-        self.j_lo = int(np.searchsorted(self.lnk, math.log(FAST_Q_RANGE[0])))
-        self.j_hi = int(np.searchsorted(self.lnk, math.log(FAST_Q_RANGE[1])))
+        self.j_lo = int(np.searchsorted(self.lnk, math.log(FAST_Q_RANGE[family][0])))
+        self.j_hi = int(np.searchsorted(self.lnk, math.log(FAST_Q_RANGE[family][1])))
 
     def transform(self, r_values: np.ndarray) -> tuple[np.ndarray, float]:
         """F_R(k) on the output grid, 4 pi int r^2 R(r) sinc(k r) dr, and F_R(0)."""
@@ -109,7 +113,7 @@ class _Grid:
 
 @functools.lru_cache(maxsize=4)
 def _grid(family: str) -> _Grid:
-    return _Grid(_N[family])
+    return _Grid(family)
 
 
 @functools.lru_cache(maxsize=1)
@@ -117,25 +121,31 @@ def _paper_one_minus() -> np.ndarray:
     return PaperSpectrum().correlation(_grid("paper").x)[1]
 
 
-@functools.lru_cache(maxsize=1)
-def _matern_table() -> Any:
-    from scipy.interpolate import make_interp_spline
+@functools.lru_cache(maxsize=128)
+def _matern_node(k: int) -> np.ndarray:
+    """ln(1 - rho) of the Matérn correlation on the broad grid at alpha = ALPHA_RANGE[0] + k _ALPHA_STEP."""
+    return np.log(matern_one_minus(_grid("broad").x, ALPHA_RANGE[0] + k * _ALPHA_STEP))
 
-    lo, hi = ALPHA_RANGE
-    alphas = np.linspace(lo, hi, int(round((hi - lo) / _ALPHA_STEP)) + 1)
-    x = _grid("broad").x
-    logs = np.array([np.log(matern_one_minus(x, al)) for al in alphas])
-    return make_interp_spline(alphas, logs, k=3, axis=0)
+
+def _matern_log_one_minus(alpha: float) -> np.ndarray:
+    """ln(1 - rho(x; alpha)) on the broad grid: cubic Hermite in alpha between nodes 0.01 apart, slopes by
+    central differences (C1 in alpha; relative error of 1 - rho below 1e-5, largest near alpha = 1 at the
+    smallest r). Nodes are computed when first needed (four per neighbourhood, ~50 ms each) and kept."""
+    u = (alpha - ALPHA_RANGE[0]) / _ALPHA_STEP
+    i = int(math.floor(u))
+    t = u - i
+    with _LOCK:
+        p0, p1, p2, p3 = (_matern_node(k) for k in range(i - 1, i + 3))
+    m1, m2 = 0.5 * (p2 - p0), 0.5 * (p3 - p1)
+    t2, t3 = t * t, t * t * t
+    return (2 * t3 - 3 * t2 + 1) * p1 + (t3 - 2 * t2 + t) * m1 + (-2 * t3 + 3 * t2) * p2 + (t3 - t2) * m2
 
 
 def _correlation(spectrum: Spectrum) -> tuple[_Grid, np.ndarray, np.ndarray]:
     """The family's grid, rho and 1 - rho on it (each accurate relative to itself)."""
     if isinstance(spectrum, BroadSpectrum):
-        g = _grid("broad")
-        with _LOCK:  # the spline table is built once; scipy splines are thread-safe to call
-            table = _matern_table()
-        log_om = table(spectrum.alpha)
-        return g, -np.expm1(log_om), np.exp(log_om)
+        log_om = _matern_log_one_minus(spectrum.alpha)
+        return _grid("broad"), -np.expm1(log_om), np.exp(log_om)
     if isinstance(spectrum, PeakedSpectrum):
         g = _grid("peaked")
         return (g, *spectrum.correlation(g.x))
