@@ -250,14 +250,32 @@ def model_intensity(spec: FitSpec, q: Any, **overrides: float) -> np.ndarray:
 
 
 def model_interface_areas(spec: FitSpec) -> dict[str, float]:
-    """Interface area per volume (1/Å) of each phase's boundary, from the model's Porod limit.
+    """Interface area per volume (1/Å) of each phase's boundary in the model.
 
-    I -> 2 pi S (delta rho)^2 1e-4 / q^4: with unit contrast on one phase's indicator (its SLD 1, the others
-    0), S = lim q^4 I / (2 pi 1e-4) is that phase's boundary area. Keys as :func:`morphology.phase_masks`:
-    ``pore``, ``solid``, and for three phases ``layer`` and ``pore+layer`` (whose boundary is the solid's).
+    Without smoothing (level cuts and bands of any spectrum) Rice's formula, S = (2/pi) sqrt(lambda)
+    exp(-t^2/2) per level (``ensemble.levelcut.interface_area``; NaN for a rough spectrum, whose area is
+    infinite). With smoothing (the paper's models) the Porod limit of the model, I -> 2 pi S (delta rho)^2
+    1e-4 / q^4: with unit contrast on one phase's indicator (its SLD 1, the others 0), S = lim q^4 I / (2 pi
+    1e-4) is that phase's boundary area. Keys as :func:`morphology.phase_masks`: ``pore``, ``solid``, and for
+    three phases ``layer`` and ``pore+layer`` (whose boundary is the solid's).
     """
-    # Far in the Porod regime of a smooth GRF model (the table continues by q^-4). A rough (surface-fractal)
-    # structure has no Porod limit and no finite area: q^4 I still changes between the two q, and the area is NaN.
+    pore_frac = spec.porosity * (1.0 - spec.layer_fraction)
+    if spec.smoothing == 0:
+        from .ensemble.levelcut import interface_area
+
+        kw = _spectrum_kwargs(spec)
+
+        def rice(lo: float, hi: float | None = None) -> float:
+            s = interface_area(lo, hi, **kw) / spec.a
+            return s if math.isfinite(s) else float("nan")
+
+        if not spec.three_phase:
+            return {"pore": rice(spec.porosity), "solid": rice(spec.porosity)}
+        solid = rice(spec.porosity)
+        return {"pore": rice(pore_frac), "layer": rice(pore_frac, spec.porosity), "solid": solid,
+                "pore+layer": solid}
+    # Far in the Porod regime of the smoothed models (the table continues by q^-4); q^4 I must be constant
+    # there, else the area is reported as NaN.
     q = np.array([1e3 / spec.a, 1e4 / spec.a])
 
     def area(pore: float, layer: float, solid: float) -> float:
@@ -351,16 +369,73 @@ PEAKED_BOX_PER_D = 10.0
 PEAKED_BOX_PER_XI = 10.0
 
 
+#: The lattice holds the spectrum up to pi/dx: the field variance beyond it (fraction of int q^2 Gamma) must stay
+#: below SPECTRUM_VARIANCE_LOSS, and for a smooth field the part of Rice's lambda (int q^4 Gamma) beyond it below
+#: SPECTRUM_LAMBDA_LOSS (the interface area goes as sqrt(lambda): 2 %). Broad spectra with small alpha need it.
+SPECTRUM_VARIANCE_LOSS = 0.005
+SPECTRUM_LAMBDA_LOSS = 0.04
+
+
+def _spectral_voxel(spec: FitSpec) -> float:
+    """Largest voxel (Å) whose lattice holds the GRF's spectrum (see SPECTRUM_VARIANCE_LOSS)."""
+    if spec.spectrum == "paper":
+        return math.inf  # Gamma ~ q^-16: a / 5 holds it with room to spare
+    from .spectra import get_spectrum
+
+    sp = get_spectrum(spec.spectrum, **spec.shape)
+    q = np.geomspace(1e-4, 1e5, 20001)  # units of 1/a
+    g = np.asarray(sp.density(q, 1.0), dtype=np.float64)
+    dq = np.diff(q)
+
+    def tail_fraction(power: int) -> np.ndarray:
+        f = q**power * g
+        cum = np.concatenate([[0.0], np.cumsum(0.5 * (f[1:] + f[:-1]) * dq)])
+        return 1.0 - cum / cum[-1]
+
+    ok = tail_fraction(2) <= SPECTRUM_VARIANCE_LOSS
+    if math.isfinite(sp.spectral_moment):
+        ok &= tail_fraction(4) <= SPECTRUM_LAMBDA_LOSS
+    q_need = float(q[np.argmax(ok)]) if ok.any() else float(q[-1])
+    return math.pi / q_need * spec.a
+
+
+#: The box's k = 0 cell carries Gamma(0) / L^3 of the field's variance, which a box's own quantile thresholds
+#: remove (they follow the box's mean): the box must keep it below BOX_VARIANCE_LOSS (1 % biases I(q) by about
+#: 1-2 %; measured: +6 % at 6 %, +10-20 % at 15 %).
+BOX_VARIANCE_LOSS = 0.01
+
+
 def _structure_lengths(spec: FitSpec) -> tuple[float, str, float, str]:
-    """(largest voxel, why; smallest box, why) in Å from the structure's length scales."""
+    """(largest voxel, why; smallest box, why) in Å from the structure's length scales and its spectrum."""
     a = spec.a
+    name = spec.length_name
     if spec.spectrum == "peaked":
         xi = a * spec.shape.get("xi_over_d", 0.5)
-        box = max(PEAKED_BOX_PER_D * a, PEAKED_BOX_PER_XI * xi)
-        return (a / PEAKED_VOXELS_PER_D, f"d / {PEAKED_VOXELS_PER_D:g} = {a / PEAKED_VOXELS_PER_D:.4g} Å (resolve "
-                f"the domains)", box, f"a box of max({PEAKED_BOX_PER_D:g} d, {PEAKED_BOX_PER_XI:g} xi) = {box:.4g} Å")
-    return (a / RES_VOXELS_PER_A, f"a / {RES_VOXELS_PER_A:g} = {a / RES_VOXELS_PER_A:.4g} Å (resolve a)",
-            BOX_PER_A * a, f"a box of {BOX_PER_A:g} a = {BOX_PER_A * a:.4g} Å")
+        res, res_why = a / PEAKED_VOXELS_PER_D, f"d / {PEAKED_VOXELS_PER_D:g} = {a / PEAKED_VOXELS_PER_D:.4g} Å " \
+                                                 "(resolve the domains)"
+        box, box_why = (max(PEAKED_BOX_PER_D * a, PEAKED_BOX_PER_XI * xi),
+                        f"a box of max({PEAKED_BOX_PER_D:g} d, {PEAKED_BOX_PER_XI:g} xi)")
+    elif spec.spectrum == "broad":
+        res, res_why = a / RES_VOXELS_PER_A, f"a / {RES_VOXELS_PER_A:g} = {a / RES_VOXELS_PER_A:.4g} Å (resolve a)"
+        box, box_why = 10.0 * a, "a box of 10 a"
+    else:
+        res, res_why = a / RES_VOXELS_PER_A, f"a / {RES_VOXELS_PER_A:g} = {a / RES_VOXELS_PER_A:.4g} Å (resolve a)"
+        box, box_why = BOX_PER_A * a, f"a box of {BOX_PER_A:g} a"
+    if spec.spectrum != "paper":
+        from .spectra import get_spectrum
+
+        sp = get_spectrum(spec.spectrum, **spec.shape)
+        dx_spec = _spectral_voxel(spec)
+        if dx_spec < res:
+            res, res_why = dx_spec, (f"{name} / {a / dx_spec:.3g} = {dx_spec:.4g} Å (the lattice holds the "
+                                     f"{spec.spectrum} spectrum: variance and lambda lost beyond pi/dx below "
+                                     f"{100 * SPECTRUM_VARIANCE_LOSS:g} % and {100 * SPECTRUM_LAMBDA_LOSS:g} %)")
+        variance = sp.second_moment / (2 * math.pi**2)
+        l_var = a * (float(sp.density(0.0, 1.0)) / (BOX_VARIANCE_LOSS * variance)) ** (1 / 3)
+        if l_var > box:
+            box, box_why = l_var, (f"a box of {l_var / a:.3g} {name} (the k = 0 cell holds < "
+                                   f"{100 * BOX_VARIANCE_LOSS:g} % of the variance)")
+    return res, res_why, box, f"{box_why} = {box:.4g} Å"
 
 
 def memory_estimate(grid: int) -> int:
