@@ -474,10 +474,13 @@ class Reconstruction:
     def summary(self) -> str:
         """Plain-text report of the numbers."""
         g = self.grid
-        lines = [f"{self.spec.name}: {self.spec.model}, a {self.spec.a:.4g} Å, porosity {self.spec.porosity:.4g}"
+        ln = self.spec.length_name
+        shape = "".join(f", {k} {v:.4g}" for k, v in self.spec.shape.items())
+        lines = [f"{self.spec.name}: {self.spec.model}, {ln} {self.spec.a:.4g} Å{shape}, porosity "
+                 f"{self.spec.porosity:.4g}"
                  + (f", layer fraction {self.spec.layer_fraction:.4g}" if self.spec.three_phase else "")
                  + f", smoothing {self.spec.smoothing:.4g} Å",
-                 f"  grid {g.grid}^3, voxel {g.voxel:.4g} Å, box {g.box:.4g} Å ({g.box / self.spec.a:.3g} a); "
+                 f"  grid {g.grid}^3, voxel {g.voxel:.4g} Å, box {g.box:.4g} Å ({g.box / self.spec.a:.3g} {ln}); "
                  f"{self.realizations} realizations on {self.backend}",
                  f"  q window {g.q_window[0]:.4g}-{g.q_window[1]:.4g} 1/Å (2 pi/L to {Q_HIGH_FRACTION:g} pi/dx)"]
         ag = self.agreement
@@ -626,7 +629,7 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
             f"morphology) but {free / 2**30:.2f} GiB is {'free' if max_memory is None else 'allowed'} on "
             f"backend '{be.name}'; use a smaller --grid (memory grows as N^3) or allow more with --max-memory GIB")
     cfg, a_nm = _to_simulator(spec, g)
-    say(f"box {g.box:.4g} Å = {g.box / spec.a:.3g} a; smoothing {spec.smoothing:.4g} Å = "
+    say(f"box {g.box:.4g} Å = {g.box / spec.a:.3g} {spec.length_name}; smoothing {spec.smoothing:.4g} Å = "
         f"{cfg.smoothing_sigma:.3g} voxels; q window {g.q_window[0]:.4g}-{g.q_window[1]:.4g} 1/Å; backend {be.name}; "
         f"about {need / 2**30:.2f} GiB")
     root = as_seed_sequence(seed)
