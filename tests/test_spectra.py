@@ -17,6 +17,7 @@ from sasview_grf_plugin.spectra import (
     BroadSpectrum,
     PaperSpectrum,
     PeakedSpectrum,
+    Spectrum,
     as_spectrum,
     get_spectrum,
     matern_one_minus,
@@ -114,7 +115,7 @@ def test_peak_of_the_peaked_spectrum(ratio):
 @pytest.mark.parametrize(("spec", "lo", "hi"), [
     (BroadSpectrum(0.3), 0.0, 0.4), (BroadSpectrum(1.0), 0.0, 0.1), (BroadSpectrum(2.5), 0.0, 0.02),
     (PeakedSpectrum(0.05), 0.0, 0.2), (PeakedSpectrum(0.6), 0.45, 0.55), (BroadSpectrum(1.5), 0.36, 0.46),
-    (PeakedSpectrum(2.0), 0.2, 0.5), (PaperSpectrum(), 0.0, 0.3)], ids=str)
+    (PeakedSpectrum(2.0), 0.2, 0.5), pytest.param(PaperSpectrum(), 0.0, 0.3, marks=pytest.mark.slow)], ids=str)
 def test_fast_evaluator_equals_direct_quadrature(spec, lo, hi):
     q = np.geomspace(1e-4, 50, 40)  # the direct quadrature's own error reaches 1e-4 near q a = 100
     slow = lc.band_curve(q, lo, hi, spec)
@@ -222,33 +223,76 @@ def test_simulated_fields_follow_the_requested_spectra():
 
 # -- brute force: the package's own simulator, same spectrum ---------------------------------------------------
 
-def _boxes_against_exact(spec, fractions, densities, n_boxes, grid=160, per_unit=4, qa_max=3.0):
-    """Mean raw shell spectrum of simulated boxes (40 length units wide) against the exact curve on the same
-    shells, in bins of q: (RMS, max) of the relative deviation, and the bin standard errors."""
-    from sasview_grf_plugin.simulator import generate_structure, radial_power_spectrum
+class _Truncated(Spectrum):
+    """``base`` with Gamma = 0 beyond q_c (a sphere of the volume of the voxel grid's Fourier cube): what a
+    simulation on that grid draws. Correlation by Gauss-Legendre quadrature over [0, q_c]."""
+
+    def __init__(self, base, q_c):
+        object.__setattr__(self, "base", base)
+        object.__setattr__(self, "q_c", q_c)
+        x, w = np.polynomial.legendre.leggauss(8)
+        edges = np.linspace(0.0, q_c, int(q_c / 0.005) + 1)
+        half, mid = 0.5 * np.diff(edges), 0.5 * (edges[1:] + edges[:-1])
+        q = (mid[:, None] + half[:, None] * x).ravel()
+        object.__setattr__(self, "_rule", (q, (half[:, None] * w).ravel() * q * q * base.density(q, 1.0)))
+
+    @property
+    def params(self):
+        return {"base": repr(self.base), "q_c": self.q_c}
+
+    def density(self, q, a, xp=np):
+        return self.base.density(q, a) * (np.asarray(q) * a < self.q_c)
+
+    def correlation(self, r):
+        q, w = self._rule
+        r = np.asarray(r, dtype=np.float64)
+        om = np.empty_like(r.ravel())
+        for lo in range(0, om.size, 512):
+            om[lo:lo + 512] = (1 - np.sinc(r.ravel()[lo:lo + 512, None] * q / np.pi)) @ w / w.sum()
+        om = om.reshape(r.shape)
+        return 1 - om, om
+
+    @property
+    def second_moment(self):
+        return float(self._rule[1].sum())
+
+    @property
+    def spectral_moment(self):
+        q, w = self._rule
+        return float(np.sum(w * q * q) / (3 * w.sum()))
+
+
+def _boxes_against_exact(spec, fractions, densities, n_boxes, grid, per_unit, qa_max, exact_spec=None):
+    """Mean raw shell spectrum of simulated boxes (grid / per_unit length units wide) of the level set with
+    levels at the quantiles of psi, against the exact curve on the same shells, in bins of q from q a = 1 (>=
+    1000 modes per box and bin): (RMS, max) of the relative deviation per bin, the deviations and their
+    standard errors."""
+    from sasview_grf_plugin.simulator import gaussian_random_field, radial_power_spectrum
 
     dx = 1.0 / per_unit
-    cfg = SimulationConfig(grid_size=grid, voxel_size=dx, q_min=0.1, q_max=1.0, smoothing_sigma=0.0,
-                           densities=densities, dtype="float32")
+    cfg = SimulationConfig(grid_size=grid, voxel_size=dx, q_min=0.1, q_max=1.0, dtype="float64")
     phi_p, phi_l = fractions
+    w = np.array(densities, dtype=float) - densities[2]
     rows = []
     for s in range(n_boxes):
-        rho = generate_structure(cfg, 1.0, phi_p + phi_l, phi_l / (phi_p + phi_l), seed=100 + s, spectrum=spec)
+        psi = gaussian_random_field(cfg, 1.0, seed=200 + s, spectrum=spec)
+        t1, t2 = np.quantile(psi, [phi_p, phi_p + phi_l])
+        rho = np.where(psi < t1, w[0], np.where(psi < t2, w[1], 0.0))
         q, i, n = radial_power_spectrum(rho, dx)
         rows.append(i * n)
     rows = np.array(rows)
-    keep = (q > 0) & (q <= qa_max)
+    keep = (q >= 1.0) & (q <= qa_max)
     q, n, rows = q[keep], n[keep], rows[:, keep]
-    w = np.array(densities, dtype=float) - densities[2]
-    exact = fc.three_phase_curve(q, spec, phi_p, phi_l, w[0], w[1]) if phi_l > 0 else \
-        w[0] ** 2 * fc.two_phase_curve(q, spec, phi_p)
-    edges = np.geomspace(2 * math.pi / (grid * dx) * 1.5, qa_max, 16)
+    if exact_spec is None:
+        exact = fc.three_phase_curve(q, spec, phi_p, phi_l, w[0], w[1]) if phi_l > 0 else \
+            w[0] ** 2 * fc.two_phase_curve(q, spec, phi_p)
+    else:
+        exact = w[0] ** 2 * lc.levelcut_curve(q, phi_p, exact_spec)
+    edges = np.geomspace(1.0, qa_max, 13)
     b = np.digitize(q, edges)
     dev, se = [], []
     for k in range(1, len(edges)):
         m = b == k
-        if m.sum() == 0:
-            continue
         ratio = rows[:, m].sum(1) / (exact[m] * n[m]).sum()
         dev.append(ratio.mean() - 1)
         se.append(ratio.std(ddof=1) / math.sqrt(len(ratio)))
@@ -257,20 +301,36 @@ def _boxes_against_exact(spec, fractions, densities, n_boxes, grid=160, per_unit
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("spec", "fractions", "densities"), [
-    (BroadSpectrum(1.5), (0.3, 0.0), (1.0, 0.0, 0.0)),
-    (BroadSpectrum(0.5), (0.2, 0.0), (1.0, 0.0, 0.0)),
-    (PeakedSpectrum(0.5), (0.5, 0.0), (1.0, 0.0, 0.0)),
-    (BroadSpectrum(2.0), (0.3, 0.3), (1.0, 0.4, 0.0)),
+@pytest.mark.parametrize(("spec", "fractions", "densities", "per_unit", "qa_max"), [
+    (BroadSpectrum(1.5), (0.3, 0.0), (1.0, 0.0, 0.0), 4, 3.0),
+    (BroadSpectrum(2.0), (0.3, 0.3), (1.0, 0.4, 0.0), 4, 3.0),
+    (PeakedSpectrum(0.5), (0.5, 0.0), (1.0, 0.0, 0.0), 8, 12.0),
+    (PeakedSpectrum(0.5), (0.45, 0.1), (0.0, 1.0, 0.0), 8, 12.0),
 ], ids=str)
-def test_models_equal_the_mean_of_simulated_boxes(spec, fractions, densities):
-    # Boxes 40 length units wide (a, or d for the peaked spectrum: 80 xi), 4 voxels per unit, q a <= 3 (a
-    # quarter of the voxel Nyquist wave number: aliasing of the voxelized interfaces stays below 1 %). Targets
-    # of issue 21: <= 2 % RMS, <= 5 % max per curve; each bin must also agree within 4 standard errors + 1 %.
-    per_unit = 8 if isinstance(spec, PeakedSpectrum) else 4
-    grid = 160 if per_unit == 4 else 192
-    rms, worst, dev, se = _boxes_against_exact(spec, fractions, densities, n_boxes=12, grid=grid, per_unit=per_unit,
-                                               qa_max=3.0 if per_unit == 4 else 12.0)
-    print(f"{spec} {fractions}: RMS {rms:.4f}, max {worst:.4f}")
+def test_models_equal_the_mean_of_simulated_boxes(spec, fractions, densities, per_unit, qa_max):
+    # Boxes 40 length units wide (a; for the peaked spectrum d = 2 xi: 80 xi) at 4 (8) voxels per unit, q a
+    # up to a quarter of the voxel Nyquist wave number. Levels at the exact quantiles of each box's psi (a band
+    # between two levels for three phases). Targets of issue 21: <= 2 % RMS, <= 5 % max per curve; each bin
+    # must also agree within 4 standard errors + 1 %.
+    rms, worst, dev, se = _boxes_against_exact(spec, fractions, densities, n_boxes=10, grid=40 * per_unit,
+                                               per_unit=per_unit, qa_max=qa_max)
+    print(f"\n{spec} {fractions}: RMS {rms:.4f}, max {worst:.4f}, largest 4 SE {4 * se.max():.4f}")
     assert rms <= 0.02 and worst <= 0.05, (rms, worst, dev)
     assert np.all(np.abs(dev) < 4 * se + 0.01), (dev, se)
+
+
+@pytest.mark.slow
+def test_rough_level_cut_equals_the_mean_of_simulated_boxes_on_the_grids_spectrum():
+    # A rough field (alpha = 0.5) keeps ~10 % of its variance in wave numbers beyond a 4-voxels-per-a grid's
+    # Nyquist limit: the simulation draws Gamma truncated there, a different field. Its exact level cut (same
+    # formulas, truncated spectrum, direct quadrature) is what the boxes must reproduce; the deviation from the
+    # untruncated model is printed (it is the simulation's discretization error, not the model's).
+    spec = BroadSpectrum(0.5)
+    q_c = math.pi * 4 * (6 / math.pi) ** (1 / 3)
+    rms, worst, dev, se = _boxes_against_exact(spec, (0.3, 0.0), (1.0, 0.0, 0.0), n_boxes=10, grid=160, per_unit=4,
+                                               qa_max=3.0, exact_spec=_Truncated(spec, q_c))
+    rms0, worst0, *_ = _boxes_against_exact(spec, (0.3, 0.0), (1.0, 0.0, 0.0), n_boxes=10, grid=160, per_unit=4,
+                                            qa_max=3.0)
+    print(f"\nrough, truncated spectrum: RMS {rms:.4f}, max {worst:.4f}; untruncated model: RMS {rms0:.4f}, "
+          f"max {worst0:.4f}")
+    assert rms <= 0.02 and worst <= 0.05, (rms, worst, dev)

@@ -141,19 +141,31 @@ def _matern_log_one_minus(alpha: float) -> np.ndarray:
     return (2 * t3 - 3 * t2 + 1) * p1 + (t3 - 2 * t2 + t) * m1 + (-2 * t3 + 3 * t2) * p2 + (t3 - t2) * m2
 
 
+@functools.lru_cache(maxsize=16)
 def _correlation(spectrum: Spectrum) -> tuple[_Grid, np.ndarray, np.ndarray]:
-    """The family's grid, rho and 1 - rho on it (each accurate relative to itself)."""
+    """The family's grid, rho and 1 - rho on it (each accurate relative to itself); kept per spectrum."""
     if isinstance(spectrum, BroadSpectrum):
         log_om = _matern_log_one_minus(spectrum.alpha)
         return _grid("broad"), -np.expm1(log_om), np.exp(log_om)
     if isinstance(spectrum, PeakedSpectrum):
         g = _grid("peaked")
-        return (g, *spectrum.correlation(g.x))
+        rho, om = spectrum.correlation(g.x)
+        return g, rho, om
     if isinstance(spectrum, PaperSpectrum):
         with _LOCK:
             om = _paper_one_minus()
         return _grid("paper"), 1.0 - om, om
     raise ValueError(f"no fast evaluator for the spectrum {spectrum!r}")
+
+
+@functools.lru_cache(maxsize=16)
+def _split_correlation(spectrum: Spectrum) -> tuple:
+    """Per spectrum, kept: the grid, the mask |rho| >= 0.1 and there arccos rho, 1 - rho, 1 - e^(-r/l); elsewhere
+    rho and e^(-r/l)."""
+    g, rho, om = _correlation(spectrum)
+    near = np.abs(rho) >= _RHO_SERIES
+    v = 2.0 * np.arcsin(np.sqrt(np.clip(0.5 * om[near], 0.0, 1.0)))  # arccos(rho), no cancellation
+    return (g, near, v, om[near], -np.expm1(-g.x[near] / _L_H), rho[~near], np.exp(-g.x[~near] / _L_H))
 
 
 # Nodes of the table of D(v): geometric from 1e-7 to 1e-2 (a thin band's cross term switches on at
@@ -208,11 +220,23 @@ _FACTORIALS = np.array([math.factorial(n) for n in range(1, _N_HERMITE + 1)], dt
 
 def _hermite_tail(rho: np.ndarray, levels: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """sum_(n >= 2) c_n rho^n, c_n = (sum_i w_i phi(t_i) He_(n-1)(t_i))^2 / n! (Mehler's expansion of C)."""
-    phi = np.exp(-0.5 * levels**2) / math.sqrt(2.0 * math.pi)
-    he = np.polynomial.hermite_e.hermevander(levels, _N_HERMITE - 1)  # He_0 .. He_(N-1) at each level
-    coef = ((weights * phi) @ he) ** 2 / _FACTORIALS  # c_1 .. c_N
-    coef[0] = 0.0  # c_1 rho is transformed exactly elsewhere
-    return np.polynomial.polynomial.polyval(rho, np.concatenate([[0.0], coef]))
+    sums = np.zeros(_N_HERMITE)
+    for t, w in zip(levels.tolist(), weights.tolist(), strict=True):
+        he_prev, he = 0.0, 1.0  # He_(n-2), He_(n-1) by He_n = t He_(n-1) - (n-1) He_(n-2)
+        wp = w * math.exp(-0.5 * t * t) / math.sqrt(2.0 * math.pi)
+        for n in range(_N_HERMITE):
+            sums[n] += wp * he
+            he_prev, he = he, t * he - n * he_prev
+    coef = sums**2 / _FACTORIALS  # c_1 .. c_N
+    out = np.zeros_like(rho)
+    live = np.abs(rho) > 1e-18  # below, every term is under 1e-36 C(0): exactly nothing in double precision
+    x = rho[live]
+    acc = np.full_like(x, coef[-1])
+    for c in coef[-2:0:-1]:  # Horner from c_N down to c_2
+        acc *= x
+        acc += c
+    out[live] = acc * x * x
+    return out
 
 
 def _analytic(q: np.ndarray, amp: float, c1: float, spectrum: Spectrum) -> np.ndarray:
@@ -229,16 +253,13 @@ class _Prepared:
     def __init__(self, spectrum: Spectrum, levels: np.ndarray, w: np.ndarray, c0: float) -> None:
         self.spectrum = spectrum
         c1 = float(np.sum(w * np.exp(-0.5 * levels**2)) ** 2 / (2.0 * math.pi))
-        g, rho, om = _correlation(spectrum)
+        g, near, v, om_near, h_near, rho_far, h_far = _split_correlation(spectrum)
         # |rho| >= 0.1: C = C(0) - D(arccos rho). |rho| < 0.1 (large r): the Hermite series of C in rho, exact
         # to rounding relative to C itself (C(0) - D would leave an absolute rounding floor there, which the
         # transform's r^(3/2) weight would lift into the low-q curve).
-        near = np.abs(rho) >= _RHO_SERIES
         rem = np.empty_like(g.x)
-        v = 2.0 * np.arcsin(np.sqrt(np.clip(0.5 * om[near], 0.0, 1.0)))  # arccos(rho), no cancellation
-        rem[near] = (c0 - c1) * -np.expm1(-g.x[near] / _L_H) + c1 * om[near] - _drop(v, levels, w)
-        far = ~near
-        rem[far] = _hermite_tail(rho[far], levels, w) - (c0 - c1) * np.exp(-g.x[far] / _L_H)
+        rem[near] = (c0 - c1) * h_near + c1 * om_near - _drop(v, levels, w)
+        rem[~near] = _hermite_tail(rho_far, levels, w) - (c0 - c1) * h_far
         f_rem, f0_rem = g.transform(rem)
         # Fourth-order central differences (a power law q^-4 on this grid: relative slope error 1e-6, where
         # second order would leave 1e-3).
