@@ -610,6 +610,7 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
         def __exit__(self, *_exc: object) -> None:
             timings[self.key] = timings.get(self.key, 0.0) + time.perf_counter() - self.t
             cpu[self.key] = cpu.get(self.key, 0.0) + time.process_time() - self.c
+
     spec = fit if isinstance(fit, FitSpec) else load_fit(fit)
     k = int(realizations)
     if k < 1:
@@ -692,37 +693,35 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
     # The curve: per-shell intensities binned in log q (no Eq. 4 window: that window is a resolution of the box,
     # pi/L wide, which would smear the low q). Standard error: the realizations' spread, floored by the
     # independent-mode estimate I / sqrt(K n_modes / 2) (n / 2 independent modes in a Hermitian shell).
-    step = _Step("curve")
-    step.__enter__()
-    stack = np.array(per_real)
-    mean_nm3 = stack.mean(axis=0)
-    q_bin_nm = _bin(counts * q_shell_nm, bins, n_used) / bin_counts
-    q_model_sel = bins >= 0
-    model_shell = np.zeros(counts.size)
-    model_shell[q_model_sel] = model_intensity(spec, q_shell_nm[q_model_sel] / ANGSTROM_PER_NM, background=0.0)
-    model_bin = _bin(counts * model_shell, bins, n_used) / bin_counts  # the model at the box's own wave vectors
-    q_a, mean_cm = _from_simulator(q_bin_nm, mean_nm3, spec)
-    se_cm = spec.scale * CM_PER_SLD2_NM3 * (stack.std(axis=0, ddof=1) / math.sqrt(k) if k > 1
-                                            else np.zeros_like(mean_nm3))
-    signal = mean_cm - spec.background
-    se_cm = np.maximum(se_cm, np.abs(model_bin) / np.sqrt(k * bin_counts / 2.0))
-    lo, hi = g.q_window
-    win = (q_a >= lo) & (q_a <= hi)
-    z = (signal - model_bin) / se_cm
-    agreement: dict[str, Any] = {"q_window": [lo, hi], "n_bins": int(win.sum())}
-    if win.any():
-        rel = signal[win] / model_bin[win] - 1.0
-        rel_se = se_cm[win] / np.abs(model_bin[win])
-        precise = rel_se < 0.05  # bins whose own noise is below 5 %
-        w = 1.0 / rel_se**2  # the window's mean relative deviation, weighted by the bins' precision
-        agreement.update(bias=float(np.sum(w * rel) / np.sum(w)), bias_se=float(1.0 / math.sqrt(np.sum(w))))
-        agreement.update(rms_relative=float(np.sqrt(np.mean(rel**2))), max_abs_z=float(np.max(np.abs(z[win]))),
-                         rms_relative_precise=float(np.sqrt(np.mean(rel[precise] ** 2))) if precise.any()
-                         else float("nan"), n_precise=int(precise.sum()),
-                         chi2_per_bin=float(np.mean(z[win] ** 2)), within_2se=float(np.mean(np.abs(z[win]) <= 2)))
-    curve = {"q": q_a.tolist(), "mean": mean_cm.tolist(), "se": se_cm.tolist(),
-             "model": (model_bin + spec.background).tolist(), "n_modes": bin_counts.tolist()}
-    step.__exit__()
+    with _Step("curve"):
+        stack = np.array(per_real)
+        mean_nm3 = stack.mean(axis=0)
+        q_bin_nm = _bin(counts * q_shell_nm, bins, n_used) / bin_counts
+        q_model_sel = bins >= 0
+        model_shell = np.zeros(counts.size)
+        model_shell[q_model_sel] = model_intensity(spec, q_shell_nm[q_model_sel] / ANGSTROM_PER_NM, background=0.0)
+        model_bin = _bin(counts * model_shell, bins, n_used) / bin_counts  # the model at the box's own wave vectors
+        q_a, mean_cm = _from_simulator(q_bin_nm, mean_nm3, spec)
+        se_cm = spec.scale * CM_PER_SLD2_NM3 * (stack.std(axis=0, ddof=1) / math.sqrt(k) if k > 1
+                                                else np.zeros_like(mean_nm3))
+        signal = mean_cm - spec.background
+        se_cm = np.maximum(se_cm, np.abs(model_bin) / np.sqrt(k * bin_counts / 2.0))
+        lo, hi = g.q_window
+        win = (q_a >= lo) & (q_a <= hi)
+        z = (signal - model_bin) / se_cm
+        agreement: dict[str, Any] = {"q_window": [lo, hi], "n_bins": int(win.sum())}
+        if win.any():
+            rel = signal[win] / model_bin[win] - 1.0
+            rel_se = se_cm[win] / np.abs(model_bin[win])
+            precise = rel_se < 0.05  # bins whose own noise is below 5 %
+            w = 1.0 / rel_se**2  # the window's mean relative deviation, weighted by the bins' precision
+            agreement.update(bias=float(np.sum(w * rel) / np.sum(w)), bias_se=float(1.0 / math.sqrt(np.sum(w))))
+            agreement.update(rms_relative=float(np.sqrt(np.mean(rel**2))), max_abs_z=float(np.max(np.abs(z[win]))),
+                             rms_relative_precise=float(np.sqrt(np.mean(rel[precise] ** 2))) if precise.any()
+                             else float("nan"), n_precise=int(precise.sum()),
+                             chi2_per_bin=float(np.mean(z[win] ** 2)), within_2se=float(np.mean(np.abs(z[win]) <= 2)))
+        curve = {"q": q_a.tolist(), "mean": mean_cm.tolist(), "se": se_cm.tolist(),
+                 "model": (model_bin + spec.background).tolist(), "n_modes": bin_counts.tolist()}
     morph_out: dict[str, Any] = {}
     if morph:
         phases = {name: {kk: _stats(vv) for kk, vv in st.items()} for name, st in masks_stats.items()}
