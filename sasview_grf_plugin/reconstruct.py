@@ -519,7 +519,7 @@ def _to_simulator(spec: FitSpec, g: GridChoice) -> tuple[Any, float]:
     return cfg, spec.a / ANGSTROM_PER_NM
 
 
-def _from_simulator(q_nm: np.ndarray, i_nm3: np.ndarray, spec: FitSpec) -> tuple[np.ndarray, np.ndarray]:
+def _from_simulator(q_nm: Any, i_nm3: Any, spec: FitSpec) -> tuple[np.ndarray, np.ndarray]:
     """q in 1/Å and I in cm^-1 (scale and background of the fit) from the simulator's 1/nm and rho^2 nm^3."""
     return q_nm / ANGSTROM_PER_NM, spec.scale * CM_PER_SLD2_NM3 * i_nm3 + spec.background
 
@@ -699,11 +699,12 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
         q_bin_nm = _bin(counts * q_shell_nm, bins, n_used) / bin_counts
         q_model_sel = bins >= 0
         model_shell = np.zeros(counts.size)
-        model_shell[q_model_sel] = model_intensity(spec, q_shell_nm[q_model_sel] / ANGSTROM_PER_NM, background=0.0)
+        q_shell_a, _ = _from_simulator(q_shell_nm[q_model_sel], 0.0, spec)
+        model_shell[q_model_sel] = model_intensity(spec, q_shell_a, background=0.0)
         model_bin = _bin(counts * model_shell, bins, n_used) / bin_counts  # the model at the box's own wave vectors
         q_a, mean_cm = _from_simulator(q_bin_nm, mean_nm3, spec)
-        se_cm = spec.scale * CM_PER_SLD2_NM3 * (stack.std(axis=0, ddof=1) / math.sqrt(k) if k > 1
-                                                else np.zeros_like(mean_nm3))
+        spread = stack.std(axis=0, ddof=1) / math.sqrt(k) if k > 1 else np.zeros_like(mean_nm3)
+        se_cm = _from_simulator(q_bin_nm, spread, spec)[1] - spec.background
         signal = mean_cm - spec.background
         se_cm = np.maximum(se_cm, np.abs(model_bin) / np.sqrt(k * bin_counts / 2.0))
         lo, hi = g.q_window
