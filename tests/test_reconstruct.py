@@ -363,3 +363,29 @@ def test_voxel_areas_of_a_broad_band_are_rices_formula():
     rec = reconstruct(spec, grid=128, realizations=2, seed=5, progress=False, images=False)
     for phase in ("pore", "layer", "solid"):
         assert abs(rec.morphology["phases"][phase]["surface_area_deviation"]) < 0.05, phase
+
+
+@pytest.mark.opencl
+@pytest.mark.parametrize("model, values", [
+    ("grf_three_phase", {"a": 40.0, "porosity": 0.4, "layer_fraction": 0.25, "smoothing": 12.0}),
+    ("grf_three_phase_peaked", {"d": 200.0, "xi_over_d": 0.5, "layer_volume": 0.3, "pore_share": 0.4}),
+])
+def test_reconstruct_runs_on_the_opencl_backend(model, values):
+    pytest.importorskip("pyopencl")
+    pytest.importorskip("pyvkfft.opencl")
+    from sasview_grf_plugin.simulator.opencl import OpenCLBackend, list_devices
+
+    try:
+        devices = list_devices()
+    except RuntimeError as exc:
+        pytest.skip(f"no OpenCL platform or device: {exc}")
+    pocl = [d for d in devices if "portable computing language" in d.platform.name.lower()]
+    be = OpenCLBackend.for_device(pocl[0] if pocl else None)
+    spec = load_fit({"model": model, "values": values})
+    rec = reconstruct(spec, grid=32, realizations=2, seed=1, backend=be, progress=False, images=False)
+    assert rec.backend == "opencl"
+    n3 = 32**3
+    pore = rec.morphology["phases"]["pore"]["volume_fraction"]
+    assert pore["std"] == 0.0
+    assert pore["mean"] * n3 == pytest.approx(round(spec.porosity * (1 - spec.layer_fraction) * n3), abs=1)
+    assert np.all(np.isfinite(rec.curve["mean"])) and np.all(np.asarray(rec.curve["mean"]) > 0)
