@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import reconstruct as reconstruct_verbs
 from . import sasview as sasview_verbs
 
 __all__ = ["main", "build_parser"]
@@ -825,6 +826,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fit(sub)
     _add_ensemble(sub)
     sasview_verbs.add_parser(sub)
+    reconstruct_verbs.add_parser(sub)
     return parser
 
 
