@@ -33,6 +33,14 @@ Numerics (float64, NumPy/SciPy only):
   a smooth interface), matched in value and slope. A band thinner than about a/40 is still in its
   thin-sheet regime at q a = 40: its curve is then too low above that q (the layer's own
   scattering there is below the pore's and solid's Porod scattering by about (q d)^2).
+
+Any other spectrum (``spectrum=``, :mod:`sasview_grf_plugin.spectra`; the paper's stays the default and
+keeps the numerics above, number for number): there is no Rice area for a rough field, so the
+subtraction is h = (C0 - c1) exp(-2 r / a) + c1 rho with c1 = (phi(t_hi) - phi(t_lo))^2, both
+transformed exactly (c1 rho -> 2 pi^2 c1 Gamma / int q^2 Gamma); the remainder keeps the cusp (r, or
+r^alpha) and is transformed on the same graded panels up to q a = 200, continued beyond by its local
+power law; C(0) - C(r) by 24 Gauss-Legendre panels (absolute error ~1e-13: the low-q curve of a band
+rests on it). This is the slow, independent reference of the fast evaluator :mod:`.fastcut`.
 """
 
 from __future__ import annotations
