@@ -446,10 +446,39 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
                                    **{k: (ml["interval"][k][1] - ml["interval"][k][0]) / (2 * _Z90)
                                       for k in spec.outputs}}
     result["fixed"] = {k: float(v) for k, v in opts.items() if k not in result["values"]}
+    if mode == "seed" and ml is not None:
+        result["warnings"] += far_from_prediction(result["values"], ml, spec.outputs)
     if result["chi2"] > 10:
         what = "the ML prediction does not reproduce the data" if mode == "replace" else "poor fit"
         result["warnings"].append(f"{what}: reduced chi^2 = {result['chi2']:.3g}")
     return FitResult(**result)
+
+
+def far_from_prediction(values: dict[str, float], ml: dict[str, Any], outputs: Any) -> list[str]:
+    """Warnings for fitted values far outside the ML's interval (SasView units).
+
+    "Far": beyond the interval by more than its own width (for a: in ln a), and at least 5 % of the
+    predicted value. Such a move means the data and the initializer disagree: another case, another
+    local minimum of the fit, or a curve outside the initializer's domain.
+    """
+    out = []
+    level = ml.get("interval_level", 0.9)
+    for k in outputs:
+        iv, pred = ml.get("interval", {}).get(k), ml.get("values_sasview", {}).get(k)
+        v = values.get(k)
+        if iv is None or pred is None or v is None or not all(math.isfinite(x) for x in (*iv, pred, v)):
+            continue
+        lo, hi = iv
+        if k == "a" and lo > 0 and v > 0:
+            x, lo_x, hi_x, p_x = math.log(v), math.log(lo), math.log(hi), math.log(max(pred, 1e-300))
+        else:
+            x, lo_x, hi_x, p_x = v, lo, hi, pred
+        slack = max(hi_x - lo_x, (0.05 if k == "a" else 0.05 * abs(p_x)))
+        if x < lo_x - slack or x > hi_x + slack:
+            out.append(f"the fit moved {k} to {v:.4g}, far outside the ML's {level:.0%} interval [{lo:.4g}, {hi:.4g}] "
+                       f"(prediction {pred:.4g}): the data and the initializer disagree; check the case (--case), "
+                       "the fit's minimum (--mode conventional) and the prediction's flags")
+    return out
 
 
 def _counting_experiment() -> type:
