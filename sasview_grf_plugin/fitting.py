@@ -26,6 +26,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -632,11 +633,13 @@ def plot_fit(result: FitResult, path: str | os.PathLike) -> None:
 
 def fit_many(paths: list[str | os.PathLike], case: str = "auto", mode: str = "seed", method: str = "lm",
              q_unit: str | None = None, progress: bool = True, fit_progress: bool = False,
-             **kwargs: Any) -> tuple[list[FitResult],
-                                                                                     list[dict[str, str]]]:
+             on_result: Callable[[FitResult | None, dict[str, str] | None], None] | None = None,
+             **kwargs: Any) -> tuple[list[FitResult], list[dict[str, str]]]:
     """Fit every curve of every file (a folder's files, multi-frame files curve by curve).
 
     A file or curve that fails is reported in the second list and skipped; the rest go on.
+    ``progress`` shows a bar when there is more than one curve; ``on_result(result, failure)`` is
+    called as each curve finishes (one of the two is None), so results can be shown as they come.
     """
     from .datasets.cases import get_case
     from .loaders import load_curves
@@ -655,13 +658,19 @@ def fit_many(paths: list[str | os.PathLike], case: str = "auto", mode: str = "se
             files.append(p)
     jobs: list[Any] = []
     failures: list[dict[str, str]] = []
+    def report(result: FitResult | None, failure: dict[str, str] | None) -> None:
+        if failure is not None:
+            failures.append(failure)
+        if on_result is not None:
+            on_result(result, failure)
+
     for f in files:
         try:
             jobs += load_curves(f, q_unit=q_unit)
         except ValueError as exc:
-            failures.append({"source": str(f), "error": str(exc)})
+            report(None, {"source": str(f), "error": str(exc)})
     iterator: Any = jobs
-    if progress:
+    if progress and len(jobs) > 1:
         from tqdm.auto import tqdm
 
         iterator = tqdm(jobs, unit="curve", desc="fitting")
@@ -670,7 +679,9 @@ def fit_many(paths: list[str | os.PathLike], case: str = "auto", mode: str = "se
         try:
             results.append(fit_curve(curve, case, mode=mode, method=method, progress=fit_progress, **kwargs))
         except (ValueError, RuntimeError) as exc:
-            failures.append({"source": curve.name, "error": str(exc)})
+            report(None, {"source": curve.name, "error": str(exc)})
+        else:
+            report(results[-1], None)
     return results, failures
 
 

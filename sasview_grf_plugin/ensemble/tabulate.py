@@ -111,10 +111,12 @@ def _interp_coefficients(values: np.ndarray, axes_nodes: list[np.ndarray]) -> tu
     return knots, c
 
 
-def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations: int | None = None) -> dict[str, Any]:
+def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations: int | None = None,
+             progress: bool = False, log: Any = None) -> dict[str, Any]:
     """Write ``TABLE_FILE`` and ``card.json`` into ``out`` from the realizations in ``build``.
 
-    Returns the card (a dict).
+    ``progress`` shows a bar over the table's nodes; ``log(line)`` receives each porosity node's
+    Monte-Carlo error as it is done. Returns the card (a dict).
     """
     spec, sums = load_sums(build)
     if max_realizations is not None:
@@ -136,6 +138,9 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
     q_nodes = np.exp(X_NODES)
     f_lc = np.stack([levelcut_curve(q_nodes, e) for e in eps])  # (ne, nx)
     stats: dict[str, list[float]] = {"aa": [], "bb": [], "ll": []}
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=ne * ns * (1 + 2 * nn), unit="node", desc="tabulate", disable=not progress)
 
     # Two phases (and A of three phases): s = 0 exact, pooled eps <-> 1 - eps.
     s2 = np.concatenate([[0.0], s3])
@@ -151,6 +156,7 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
             den = lc[:, i] + (lc[:, i_mirror] if i_mirror != i else 0.0)
             log_r, st = ratio_curve(xb, num, den, X_NODES, x_fit)
             stats["aa"].append(st["rel_se_median"])
+            bar.update()
             r_high_a[i, j] = math.exp(log_r[-1])
             log_aa[i, j + 1] = log_r + np.log(f_lc[i] / (eps[i] * (1 - eps[i])))
     log_bb = np.empty((ne, nn, ns, X_NODES.size))
@@ -174,6 +180,13 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
                 stats["ll"].append(st["rel_se_median"])
                 log_ll[i, m, j] = _layer_high_q(x_layer, log_r, r_high_a[i, j], r_high_b, x_fit, eps[i],
                                                 phi_b) + log_fl
+                bar.update(2)
+        if log is not None:
+            done = {k: float(np.median(v[-ns * (nn if k != "aa" else 1):])) for k, v in stats.items()}
+            (bar.write if progress else log)(
+                f"porosity {eps[i]:g}: median relative Monte-Carlo error " +
+                ", ".join(f"{k} {v:.2%}" for k, v in done.items()))
+    bar.close()
 
     # Porosity enters as the level t = Phi^-1(eps): the curves are far smoother in t than in eps
     # (interpolating the exact level cut between the nodes: 2e-4 in t, 4e-3 in eps).
