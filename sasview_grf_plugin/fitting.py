@@ -329,7 +329,14 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
         spec = None
     if time_budget is not None and not (math.isfinite(time_budget) and time_budget > 0):
         raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if q_range is not None:
+        if not all(math.isfinite(x) or x == math.inf for x in q_range) or not q_range[0] < q_range[1]:
+            raise ValueError(f"the fit's q range must satisfy q_min < q_max (finite numbers in 1/Å), got "
+                             f"{q_range[0]:g}-{q_range[1]:g}")
     curve = _as_curve(data, q_unit, name)
+    _check_magnitudes(curve)
     predictor = None
     if family == "paper":
         predictor = _predictor(bundle if bundle is not None else case)
@@ -453,6 +460,23 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
         what = "the ML prediction does not reproduce the data" if mode == "replace" else "poor fit"
         result["warnings"].append(f"{what}: reduced chi^2 = {result['chi2']:.3g}")
     return FitResult(**result)
+
+
+#: Intensities and errors a fit handles: their squares (weights, chi^2) stay far inside the float range.
+MAGNITUDE_RANGE = (1e-100, 1e100)
+
+
+def _check_magnitudes(curve: Any) -> None:
+    """Refuse data whose values would overflow or underflow the fit's squares (a silently wrong fit)."""
+    lo, hi = MAGNITUDE_RANGE
+    for what, v in (("intensities", curve.intensity), ("uncertainties", curve.error)):
+        if v is None or v.size == 0:
+            continue
+        a = np.abs(v)
+        if a.max() > hi or a.min() < lo:
+            raise ValueError(f"{curve.name}: the {what} span {a.min():.3g}-{a.max():.3g}; a fit needs them within "
+                             f"{lo:g}-{hi:g} (their squares must not overflow): rescale the data (the fitted scale "
+                             "absorbs any factor)")
 
 
 def far_from_prediction(values: dict[str, float], ml: dict[str, Any], outputs: Any) -> list[str]:

@@ -111,6 +111,22 @@ def _interp_coefficients(values: np.ndarray, axes_nodes: list[np.ndarray]) -> tu
     return knots, c
 
 
+def _check_out(out: Path) -> None:
+    """Refuse to replace a table file or card.json in ``out`` that tabulate did not write."""
+    table, card_file = out / TABLE_FILE, out / "card.json"
+    if not (table.exists() or card_file.exists()):
+        return
+    try:
+        card = json.loads(card_file.read_text(encoding="utf-8"))
+        ours = isinstance(card, dict) and card.get("kind") == "grf-ensemble-table" and (
+            not table.exists() or hashlib.sha256(table.read_bytes()).hexdigest() == card.get("sha256"))
+    except (OSError, ValueError, RecursionError):
+        ours = False
+    if not ours:
+        raise ValueError(f"{out} holds {TABLE_FILE} or card.json that tabulate did not write (or a table that does "
+                         "not match its card); give another --out, or move those files away")
+
+
 def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations: int | None = None,
              progress: bool = False, log: Any = None) -> dict[str, Any]:
     """Write ``TABLE_FILE`` and ``card.json`` into ``out`` from the realizations in ``build``.
@@ -118,6 +134,7 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
     ``progress`` shows a bar over the table's nodes; ``log(line)`` receives each porosity node's
     Monte-Carlo error as it is done. Returns the card (a dict).
     """
+    _check_out(Path(out))  # before the work: a folder holding files of others is refused at once
     spec, sums = load_sums(build)
     if max_realizations is not None:
         sums = {k: v[:max_realizations] for k, v in sums.items()}

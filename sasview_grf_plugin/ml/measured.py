@@ -423,6 +423,14 @@ class MeasuredPredictor:
         if case not in CASE_CHOICES:
             raise ValueError(f"unknown case {case!r}; allowed: {', '.join(CASE_CHOICES)}")
         q, i, di, dq, slit = _check_curve(q, intensity, di, dq, slit)
+        # The prediction is scale-free; its self-check squares residuals. Intensities near the float range
+        # (1e300, 1e-300) would overflow there: work at unit scale and report scale and background in data units.
+        unit = float(np.exp(np.median(np.log(i))))
+        i = i / unit
+        di = None if di is None else di / unit
+        if i.max() > 1e100 or i.min() < 1e-100:
+            raise ValueError(f"the intensities span {i.min() * unit:.3g}-{i.max() * unit:.3g}, more than 200 decades: "
+                             "not a scattering curve (check the file's columns)")
         # A predictor used for one curve (the CLI) never pays for building the flat forests.
         for stage in (self.stage1, *self.cases.values()):
             stage.curves_seen += 1
@@ -513,7 +521,8 @@ class MeasuredPredictor:
                 ("" if parsimony is None else f"; {parsimony}"))
         return MeasuredPrediction(case=label, values=values, intervals=intervals, level=st.level,
                                   chi2r=chk["chi2r"], misfit=chk["misfit"], misfit_threshold=thr,
-                                  in_domain=not flags, flags=flags, scale=chk["scale"], background=chk["background"],
+                                  in_domain=not flags, flags=flags, scale=chk["scale"] * unit,
+                                  background=chk["background"] * unit,
                                   alternatives=alternatives, notes=notes)
 
 
