@@ -19,7 +19,7 @@ LOCK_NAME = ".lock"
 
 
 @contextlib.contextmanager
-def writer_lock(folder: str | os.PathLike, option: str = "--out") -> Iterator[Path]:
+def writer_lock(folder: str | os.PathLike, option: str = "--out", what: str = "output") -> Iterator[Path]:
     """Hold the writer lock of ``folder`` (created if missing) for the duration of the block.
 
     Raises
@@ -33,7 +33,7 @@ def writer_lock(folder: str | os.PathLike, option: str = "--out") -> Iterator[Pa
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ValueError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+        raise ValueError(f"cannot write the {what} to {folder}: {exc.strerror or exc}") from None
     lock = FileLock(str(folder / LOCK_NAME), timeout=0)
     try:
         lock.acquire()

@@ -330,6 +330,7 @@ def test_tabulate_refuses_an_out_folder_with_files_of_others_before_working(tmp_
     assert (tmp_path / "t" / "card.json").read_text() == '{"mine": 1}'
 
 
+@pytest.mark.slow  # tabulating even a tiny build takes ~1 min (exact level-cut curves per node)
 def test_tabulate_shows_progress_and_node_results_as_they_come(tmp_path):
     from sasview_grf_plugin.ensemble.build import EnsembleSpec, build_realizations
     from sasview_grf_plugin.ensemble.tabulate import tabulate

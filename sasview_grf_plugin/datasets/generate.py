@@ -185,7 +185,7 @@ def generate_dataset(out: str | os.PathLike, case: str, split: str, config: str 
                            backend=_resolve_backend(backend, client), intensity_scale=float(intensity_scale),
                            alpha_range=(float(alpha_range[0]), float(alpha_range[1])))
         # One writer per folder: a concurrent run into the same folder is refused, not run twice.
-        with writer_lock(out):
+        with writer_lock(out, what="dataset"):
             store = DatasetStore.create(out, spec)
             pending = store.pending()
             bar = None

@@ -335,7 +335,7 @@ def check_build(spec: EnsembleSpec, n_realizations: int, allow_long: bool = Fals
         With the estimate, the limit and the way out.
     """
     if isinstance(n_realizations, bool) or not isinstance(n_realizations, (int, np.integer)) or n_realizations < 1:
-        raise ValueError(f"--realizations must be a positive integer, got {n_realizations!r}")
+        raise ValueError(f"n_realizations must be >= 1 (--realizations: a positive integer), got {n_realizations!r}")
     if n_realizations > MAX_REALIZATIONS:
         raise ValueError(f"--realizations {n_realizations} is more than the {MAX_REALIZATIONS:.0e} realization files "
                          "a build folder holds; tables converge long before (see docs)")
@@ -425,7 +425,7 @@ def build_realizations(path: str | os.PathLike, n_realizations: int, spec: Ensem
     check_build(use, n_realizations, allow_long=allow_long, check_memory=client is None)
     if client is None:
         get_backend(backend)  # a missing CuPy is refused here, before the folder exists
-    with writer_lock(path):
+    with writer_lock(path, what="ensemble build"):
         store = _Store(path, use)
         done = set(store.done())
         # Pending realizations one at a time: no set or list of all n indices (n may be large).
