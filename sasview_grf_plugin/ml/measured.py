@@ -55,9 +55,9 @@ POLISH_EVALUATIONS = 25
 # chosen, keyed by "the two-phase prediction passes its self-check". Measured on 118 two-phase curves of the
 # package's own simulator (compact preset, a 2-6 nm, porosity 0.15-0.85, 1-4 realizations), which differ from
 # the ensemble mean by finite-box and voxel effects: three-phase fits lowered the misfit by up to 4.4x where the
-# two-phase fit passed and up to 2.2x where it failed (BIC chose three phases for all of them). Synthetic
-# three-phase curves lose 9 of 160 detections to this rule (thin layers within the model error), two-phase ones
-# gain 3 of 80 (docs/measured-family.md).
+# two-phase fit passed and up to 2.2x where it failed (BIC chose three phases for all of them). On fresh synthetic
+# curves, three_phase_low loses 10-15 % of its detections to this rule (thin layers within the model error),
+# three_phase_high none (benchmarks/study_auto_case.py, docs/measured-family.md).
 THREE_PHASE_GAIN = {True: 5.0, False: 2.5}
 
 
