@@ -380,6 +380,13 @@ def test_export_plugin_never_replaces_a_table_it_did_not_write(tmp_path, capsys)
     assert rc == 0
 
 
+def test_export_plugin_to_a_file_path_says_so(tmp_path, capsys):
+    f = tmp_path / "notes.txt"
+    f.write_text("mine")
+    rc, _, err = run_cli(["export-plugin", "--standalone", f], capsys)
+    assert rc == 2 and "is a file, not a folder" in one_error_line(err) and f.read_text() == "mine"
+
+
 def _generate(path: str, queue) -> None:
     from sasview_grf_plugin.datasets import generate_dataset
     from sasview_grf_plugin.simulator import PRESETS
