@@ -42,9 +42,13 @@ def one_error_line(err: str) -> str:
 
 
 # ------------------------------------------------------------------------------- 1: the automatic case
-@pytest.fixture(scope="module")
+@pytest.fixture
 def family():
-    return load_measured()
+    fam = load_measured()
+    # XGBoost evaluates each call: the flat forests (built from a predictor's second curve on) cost seconds.
+    for stage in (fam.stage1, *fam.cases.values()):
+        stage.curves_seen = 0
+    return fam
 
 
 @pytest.mark.parametrize("a, porosity, realizations", [(2.5, 0.3, 4), (2.5, 0.45, 1), (4.0, 0.2, 4), (3.0, 0.7, 1)])
@@ -399,6 +403,7 @@ def _generate(path: str, queue) -> None:
         queue.put(f"refused: {exc}")
 
 
+@pytest.mark.slow  # two interpreters that import the package and simulate: ~5 s
 def test_concurrent_dataset_runs_into_one_folder_cannot_both_complete(tmp_path):
     from sasview_grf_plugin.datasets.storage import load_dataset
 
