@@ -219,20 +219,21 @@ def test_models_refuse_overflowing_slds_and_stay_finite_below():
     from sasview_grf_plugin.sasview.models import grf_three_phase, grf_three_phase_sim, grf_two_phase, grf_two_phase_sim
 
     q = np.array([1e-4, 0.01, 0.1, 1.0])
-    calls = [
-        (grf_two_phase.Iq, lambda d: (50.0, 0.3, 10.0, d, 0.0)),
-        (grf_three_phase.Iq, lambda d: (50.0, 0.3, 0.2, 10.0, 0.0, d, 0.0)),
-        (grf_two_phase_sim.Iq, lambda d: (50.0, 0.3, d, 0.0, 5.0, 32, 1, 0)),
-        (grf_three_phase_sim.Iq, lambda d: (50.0, 0.3, 0.2, 0.0, d, 0.0, 5.0, 32, 1, 0)),
-    ]
-    for iq, args in calls:
+    for model in (grf_two_phase, grf_three_phase, grf_two_phase_sim, grf_three_phase_sim):
+        # The model's own defaults (its parameter table), a small grid for the simulating ones.
+        base = {p[0]: p[2] for p in model.parameters} | ({"grid_size": 32} if model.__name__.endswith("_sim") else {})
+
+        def iq(sld_pore, model=model, base=base):
+            return model.Iq(q, **{**base, "sld_pore": sld_pore, "sld_solid": 0.0})
+
         for bad in (1e200, -1e200, math.inf, math.nan):
             with pytest.raises(ValueError, match="SLDs must be finite"):
-                iq(q, *args(bad))
+                iq(bad)
         with np.errstate(all="raise"):  # the largest accepted contrast: finite, no overflow anywhere
-            assert np.all(np.isfinite(iq(q, *args(1e100))))
+            assert np.all(np.isfinite(iq(1e100)))
     # Equal huge SLDs are no contrast: zero, not inf - inf.
-    assert np.all(grf_two_phase.Iq(q, 50.0, 0.3, 10.0, 1e200, 1e200) == 0.0)
+    base = {p[0]: p[2] for p in grf_two_phase.parameters}
+    assert np.all(grf_two_phase.Iq(q, **{**base, "sld_pore": 1e200, "sld_solid": 1e200}) == 0.0)
 
 
 # ------------------------------------------------------------------------------- 5: bounded ensemble builds
