@@ -370,7 +370,7 @@ def write_report(res: dict, out: Path) -> None:
               "| case | flagged (should be <= 5 %) | auto picks the right number of phases |", "|---|---|---|"]
         for case in res["flagged"]:
             L.append(f"| {case} | {100 * res['flagged'][case]:.1f} % | {100 * res['auto'][case]:.1f} % |")
-        L.append("")
+        L += ["", "(`auto` with the parsimony rule of `THREE_PHASE_GAIN`: see `benchmarks/study_auto_case.py`.)", ""]
     if "ood" in res:
         L += ["## Out-of-domain curves flagged (or refused)", "", "| kind | flagged |", "|---|---|"]
         L += [f"| {k} | {100 * v:.1f} % |" for k, v in res["ood"].items()]

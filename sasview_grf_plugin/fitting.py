@@ -27,6 +27,7 @@ import os
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -419,7 +420,14 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
         spec = None
     if time_budget is not None and not (math.isfinite(time_budget) and time_budget > 0):
         raise ValueError(f"time_budget must be a positive number of seconds, got {time_budget}")
+    if isinstance(steps, bool) or not isinstance(steps, (int, np.integer)) or steps < 1:
+        raise ValueError(f"steps must be a positive integer, got {steps!r}")
+    if q_range is not None:
+        if not all(math.isfinite(x) or x == math.inf for x in q_range) or not q_range[0] < q_range[1]:
+            raise ValueError(f"the fit's q range must satisfy q_min < q_max (finite numbers in 1/Å), got "
+                             f"{q_range[0]:g}-{q_range[1]:g}")
     curve = _as_curve(data, q_unit, name)
+    _check_magnitudes(curve)
     predictor = None
     if family == "paper":
         predictor = _predictor(bundle if bundle is not None else case)
@@ -566,6 +574,8 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
                                    **{k: (ml["interval"][k][1] - ml["interval"][k][0]) / (2 * _Z90)
                                       for k in spec.outputs}}
     result["fixed"] = {k: float(v) for k, v in opts.items() if k not in result["values"]}
+    if mode == "seed" and ml is not None:
+        result["warnings"] += far_from_prediction(result["values"], ml, spec.outputs)
     ratio_final = result["values"].get("smoothing_ratio", result["fixed"].get("smoothing_ratio"))
     if ratio_final is not None:
         result["derived"] = {"smoothing": float(ratio_final) * float(result["values"]["a"])}
@@ -574,6 +584,50 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
         what = "the ML prediction does not reproduce the data" if mode == "replace" else "poor fit"
         result["warnings"].append(f"{what}: reduced chi^2 = {result['chi2']:.3g}")
     return FitResult(**result)
+
+
+#: Intensities and errors a fit handles: their squares (weights, chi^2) stay far inside the float range.
+MAGNITUDE_RANGE = (1e-100, 1e100)
+
+
+def _check_magnitudes(curve: Any) -> None:
+    """Refuse data whose values would overflow or underflow the fit's squares (a silently wrong fit)."""
+    lo, hi = MAGNITUDE_RANGE
+    for what, v in (("intensities", curve.intensity), ("uncertainties", curve.error)):
+        if v is None or v.size == 0:
+            continue
+        a = np.abs(v)
+        if a.max() > hi or a.min() < lo:
+            raise ValueError(f"{curve.name}: the {what} span {a.min():.3g}-{a.max():.3g}; a fit needs them within "
+                             f"{lo:g}-{hi:g} (their squares must not overflow): rescale the data (the fitted scale "
+                             "absorbs any factor)")
+
+
+def far_from_prediction(values: dict[str, float], ml: dict[str, Any], outputs: Any) -> list[str]:
+    """Warnings for fitted values far outside the ML's interval (SasView units).
+
+    "Far": beyond the interval by more than its own width (for a: in ln a), and at least 5 % of the
+    predicted value. Such a move means the data and the initializer disagree: another case, another
+    local minimum of the fit, or a curve outside the initializer's domain.
+    """
+    out = []
+    level = ml.get("interval_level", 0.9)
+    for k in outputs:
+        iv, pred = ml.get("interval", {}).get(k), ml.get("values_sasview", {}).get(k)
+        v = values.get(k)
+        if iv is None or pred is None or v is None or not all(math.isfinite(x) for x in (*iv, pred, v)):
+            continue
+        lo, hi = iv
+        if k == "a" and lo > 0 and v > 0:
+            x, lo_x, hi_x, p_x = math.log(v), math.log(lo), math.log(hi), math.log(max(pred, 1e-300))
+        else:
+            x, lo_x, hi_x, p_x = v, lo, hi, pred
+        slack = max(hi_x - lo_x, (0.05 if k == "a" else 0.05 * abs(p_x)))
+        if x < lo_x - slack or x > hi_x + slack:
+            out.append(f"the fit moved {k} to {v:.4g}, far outside the ML's {level:.0%} interval [{lo:.4g}, {hi:.4g}] "
+                       f"(prediction {pred:.4g}): the data and the initializer disagree; check the case (--case), "
+                       "the fit's minimum (--mode conventional) and the prediction's flags")
+    return out
 
 
 def _counting_experiment() -> type:
@@ -743,11 +797,13 @@ def plot_fit(result: FitResult, path: str | os.PathLike) -> None:
 
 def fit_many(paths: list[str | os.PathLike], case: str = "auto", mode: str = "seed", method: str = "lm",
              q_unit: str | None = None, progress: bool = True, fit_progress: bool = False,
-             **kwargs: Any) -> tuple[list[FitResult],
-                                                                                     list[dict[str, str]]]:
+             on_result: Callable[[FitResult | None, dict[str, str] | None], None] | None = None,
+             **kwargs: Any) -> tuple[list[FitResult], list[dict[str, str]]]:
     """Fit every curve of every file (a folder's files, multi-frame files curve by curve).
 
     A file or curve that fails is reported in the second list and skipped; the rest go on.
+    ``progress`` shows a bar when there is more than one curve; ``on_result(result, failure)`` is
+    called as each curve finishes (one of the two is None), so results can be shown as they come.
     """
     from .datasets.cases import get_case
     from .loaders import load_curves
@@ -766,13 +822,19 @@ def fit_many(paths: list[str | os.PathLike], case: str = "auto", mode: str = "se
             files.append(p)
     jobs: list[Any] = []
     failures: list[dict[str, str]] = []
+    def report(result: FitResult | None, failure: dict[str, str] | None) -> None:
+        if failure is not None:
+            failures.append(failure)
+        if on_result is not None:
+            on_result(result, failure)
+
     for f in files:
         try:
             jobs += load_curves(f, q_unit=q_unit)
         except ValueError as exc:
-            failures.append({"source": str(f), "error": str(exc)})
+            report(None, {"source": str(f), "error": str(exc)})
     iterator: Any = jobs
-    if progress:
+    if progress and len(jobs) > 1:
         from tqdm.auto import tqdm
 
         iterator = tqdm(jobs, unit="curve", desc="fitting")
@@ -781,7 +843,9 @@ def fit_many(paths: list[str | os.PathLike], case: str = "auto", mode: str = "se
         try:
             results.append(fit_curve(curve, case, mode=mode, method=method, progress=fit_progress, **kwargs))
         except (ValueError, RuntimeError) as exc:
-            failures.append({"source": curve.name, "error": str(exc)})
+            report(None, {"source": curve.name, "error": str(exc)})
+        else:
+            report(results[-1], None)
     return results, failures
 
 

@@ -108,7 +108,7 @@ def session(xvfb, tmp_path_factory):
         # A model of the spectral family (exact level cut, no table) on a bicontinuous microemulsion.
         {"kind": "fit", "data": _example("AOT_Microemulsion-Core_Contrast.xml"), "model": "grf_two_phase_peaked",
          "tick": ["scale", "background", "d", "xi_over_d", "porosity"],
-         "optimizers": [lm, {"id": "dream-peaked", "name": "DREAM", "settings": {"samples": 2000, "burn": 50}}]},
+         "optimizers": [lm, {"id": "dream", "name": "DREAM", "settings": {"samples": 2000, "burn": 50}}]},
         {"kind": "project", "project": str(project), "pages": 2, "fit_page": 0, "optimizer": lm},
         {"kind": "resolution", "data": str(converted), "model": "grf_two_phase"},
     ]}

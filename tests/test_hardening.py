@@ -88,11 +88,24 @@ def test_symlink_out_of_the_bundle_is_refused(bundle, tmp_path):
         read_bundle(bundle)
 
 
-@pytest.mark.parametrize("margin, message", [(float("nan"), "must be a finite number"), (-0.5, "must be >= 0")])
-def test_nan_and_negative_margins_are_refused(bundle, margin, message):
+@pytest.mark.parametrize("margin, message", [(float("nan"), "must be a finite number"), (-1e3, "is absurd"),
+                                             (1e300, "is absurd")])
+def test_nan_and_absurd_margins_are_refused(bundle, margin, message):
     tamper(bundle, lambda c: c["intervals"]["a"].update(margin=margin))
-    with pytest.raises(BundleError, match=rf"intervals\['a'\]\.margin {message}"):
+    with pytest.raises(BundleError, match=rf"intervals\['a'\]\.margin.* {message}"):
         read_bundle(bundle)
+
+
+def test_a_small_negative_margin_is_legitimate_and_keeps_intervals_ordered(bundle):
+    """Conformal calibration narrows quantile intervals that over-cover: a negative margin is its output."""
+    from sasview_grf_plugin.ml import load_predictor
+    from sasview_grf_plugin.simulator import PRESETS, simulate_curve
+
+    tamper(bundle, lambda c: c["intervals"]["a"].update(margin=-0.05))
+    read_bundle(bundle)
+    cfg = PRESETS["compact"]
+    pred = load_predictor(bundle).predict(cfg.q, simulate_curve(cfg, 2.5, 0.7, 0.0, seed=1), q_unit="1/nm")
+    assert pred.lower["a"][0] <= pred.values["a"][0] <= pred.upper["a"][0]
 
 
 def test_inverted_ranges_are_refused(bundle):
@@ -218,18 +231,21 @@ def tiny_card_and_boosters():
     x = rng.normal(size=(40, 3)).astype(np.float32)
     d = xgb.DMatrix(x, label=x[:, 0])
     booster = xgb.train({"max_depth": 2, "nthread": 1}, d, num_boost_round=2)
-    card = {"family": "measured", "outputs": ["a"], "parameter_ranges": {"a": [1.0, 2.0]},
-            "intervals": {"a": {"margin": 0.1}}, "interval_level": 0.9}
+    # A stage-1 card of the measured family: a feature grid of 4 points (3 slopes) and its envelope.
+    card = {"family": "measured", "case": "stage1", "outputs": ["a"], "parameter_ranges": {"a": [1.0, 2.0]},
+            "intervals": {"a": {"margin": 0.1}}, "interval_level": 0.9,
+            "q": {"x_min": 0.001, "x_max": 1.0, "n": 4},
+            "scaler": {"mean": [0.0] * 3, "std": [1.0] * 3, "low": [-1.0] * 3, "high": [1.0] * 3}}
     return card, {"a": booster}, {"a": booster}
 
 
-def test_measured_family_cards_get_the_generic_checks_only(tmp_path):
+def test_measured_family_cards_get_the_generic_checks_too(tmp_path):
     card, boosters, intervals = tiny_card_and_boosters()
     path = write_bundle(tmp_path / "m", card, boosters, intervals)
-    b = read_bundle(path)  # no case, q grid or scaler: fine for this family
-    assert b.card["family"] == "measured" and set(b.boosters) == {"a"} and b.scaler is None
-    tamper(path, lambda c: c["intervals"]["a"].update(margin=-1.0))
-    with pytest.raises(BundleError, match="must be >= 0"):
+    b = read_bundle(path)
+    assert b.card["family"] == "measured" and set(b.boosters) == {"a"}
+    tamper(path, lambda c: c["intervals"]["a"].update(margin=-1.0))  # more than half of ln(2) narrower
+    with pytest.raises(BundleError, match="is absurd"):
         read_bundle(path)
     path = write_bundle(tmp_path / "m2", card, boosters, intervals)
     tamper(path, lambda c: c["files"]["a.ubj.gz"].update(kind="mystery"))

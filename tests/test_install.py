@@ -184,7 +184,8 @@ def test_export_cli_keeps_foreign_files_and_shares_the_installer_marker(tmp_path
     assert "Manage Custom Models > Add file" in capsys.readouterr().out
     # install-plugins treats the standalone files as its own: it replaces and removes them.
     assert main(["install-plugins", "--dir", str(tmp_path), "--uninstall"]) == 0
-    assert sorted(p.name for p in tmp_path.iterdir()) == [TABLE_FILE]
+    # Left: the table and export's record of the tables it wrote (so a later export may replace it).
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".sasview-grf-export.json", TABLE_FILE]
 
 
 def _dependency_closure(roots: list[str]) -> list[metadata.Distribution]:

@@ -608,17 +608,20 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                    args.q_max if args.q_max is not None else float("inf"))
     # DREAM and the other iterative fitters run thousands of evaluations: bumps' progress monitor shows them
     # (one curve at a time); LM takes about a second.
+    def show(result, failure) -> None:  # noqa: ANN001
+        # As each curve finishes: a long batch shows its results while it runs.
+        if result is not None:
+            print(result.table(), flush=True)
+        else:
+            print(f"FAILED {failure['source']}: {failure['error']}", file=sys.stderr, flush=True)
+
     results, failures = fit_many(args.paths, args.case, mode=args.mode, method=args.method, q_unit=args.q_unit,
-                                 progress=not args.no_progress and len(args.paths) > 1,
+                                 progress=not args.no_progress, on_result=show,
                                  fit_progress=args.method != "lm" and not args.no_progress,
                                  steps=args.steps, q_range=q_range, time_budget=args.time_budget,
                                  model_options=_smoothing_options(args), free_smoothing=args.free_smoothing,
                                  family=args.family,
                                  **({"bundle": args.bundle} if args.bundle else {}))
-    for r in results:
-        print(r.table())
-    for f in failures:
-        print(f"FAILED {f['source']}: {f['error']}", file=sys.stderr)
     if args.plot is not None and results:
         if len(results) == 1 and args.plot.suffix.lower() in _IMAGE_SUFFIXES:
             plot_fit(results[0], args.plot)
@@ -656,11 +659,14 @@ def _add_ensemble(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--backend", default="numpy", choices=["numpy", "cupy"], help="array backend")
     b.add_argument("--scheduler", default=None,
                    help="address of a Dask scheduler: realizations run on its workers (shared folder needed)")
+    b.add_argument("--allow-long", action="store_true",
+                   help="run even when realizations x fields x N^3 exceeds the work limit (5 x 2^34 voxel-FFTs)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=_cmd_ensemble_build)
     t = esub.add_parser("tabulate", help="turn a build folder into a table file and card", formatter_class=_Formatter)
     t.add_argument("build", type=Path, help="build folder")
     t.add_argument("--out", type=Path, required=True, help="folder for grf_ensemble_table.npz and card.json")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.set_defaults(func=_cmd_ensemble_tabulate)
     i = esub.add_parser("info", help="show a table's card", formatter_class=_Formatter)
     i.add_argument("table", type=Path, nargs="?", default=None, help="table folder (default: the shipped table)")
@@ -668,26 +674,28 @@ def _add_ensemble(sub: argparse._SubParsersAction) -> None:
 
 
 def _cmd_ensemble_build(args: argparse.Namespace) -> int:
-    from ..ensemble.build import DEFAULT_SPEC, build_realizations
+    from ..ensemble.build import DEFAULT_SPEC, build_realizations, check_build, read_spec
 
     changes = {k: v for k, v in (("grid_size", args.grid_size), ("voxels_per_a", args.voxels_per_a),
                                  ("seed", args.seed)) if v is not None}
-    spec = None
-    if not (args.out / "spec.json").exists():
+    spec = read_spec(args.out)
+    if spec is None:
         import dataclasses
 
         spec = dataclasses.replace(DEFAULT_SPEC, **changes)
     elif changes:
         raise ValueError(f"{args.out} is an existing build: its spec is fixed (omit --grid-size/--voxels-per-a/--seed)")
+    # Refused before anything is written or a cluster is contacted.
+    check_build(spec, args.realizations, allow_long=args.allow_long, check_memory=not args.scheduler)
     if args.scheduler:
         from dask.distributed import Client
 
         with Client(args.scheduler) as client:
             made = build_realizations(args.out, args.realizations, spec, backend=args.backend, client=client,
-                                      progress=not args.no_progress)
+                                      progress=not args.no_progress, allow_long=args.allow_long)
     else:
         made = build_realizations(args.out, args.realizations, spec, backend=args.backend,
-                                  progress=not args.no_progress)
+                                  progress=not args.no_progress, allow_long=args.allow_long)
     print(f"made {len(made)} realization(s) in {args.out}")
     return 0
 
@@ -695,7 +703,7 @@ def _cmd_ensemble_build(args: argparse.Namespace) -> int:
 def _cmd_ensemble_tabulate(args: argparse.Namespace) -> int:
     from ..ensemble.tabulate import tabulate
 
-    card = tabulate(args.build, args.out)
+    card = tabulate(args.build, args.out, progress=not args.no_progress, log=print)
     print(f"wrote {args.out / card['file']} ({card['how']})")
     print("median relative Monte-Carlo error per bin: " +
           ", ".join(f"{k} {v:.2%}" for k, v in card["monte_carlo_rel_se_median"].items()))

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from .._locks import writer_lock
 from ..simulator.backends import BACKEND_NAMES, get_backend
 from ..simulator.config import SimulationConfig, get_preset
 from ..simulator.seeds import child_seed
@@ -183,19 +184,21 @@ def generate_dataset(out: str | os.PathLike, case: str, split: str, config: str 
         spec = DatasetSpec(config=cfg, case=case, split=split, n=size, chunk_size=chunk_size, seed=seed,
                            backend=_resolve_backend(backend, client), intensity_scale=float(intensity_scale),
                            alpha_range=(float(alpha_range[0]), float(alpha_range[1])))
-        store = DatasetStore.create(out, spec)
-        pending = store.pending()
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
+        # One writer per folder: a concurrent run into the same folder is refused, not run twice.
+        with writer_lock(out, what="dataset"):
+            store = DatasetStore.create(out, spec)
+            pending = store.pending()
+            bar = None
+            if progress:
+                from tqdm.auto import tqdm
 
-            bar = tqdm(total=spec.n, initial=spec.n - sum(np.diff(spec.chunk_range(c))[0] for c in pending),
-                       unit="curve", desc=f"{case}/{split}", smoothing=0.1)
-        try:
-            _run(store, pending, client, bar, on_chunk)
-        finally:
-            if bar is not None:
-                bar.close()
+                bar = tqdm(total=spec.n, initial=spec.n - sum(np.diff(spec.chunk_range(c))[0] for c in pending),
+                           unit="curve", desc=f"{case}/{split}", smoothing=0.1)
+            try:
+                _run(store, pending, client, bar, on_chunk)
+            finally:
+                if bar is not None:
+                    bar.close()
         return store
     finally:
         if client is not None:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._locks import LOCK_NAME
 from ..simulator.config import SimulationConfig
 from .cases import SPLITS, get_case
 
@@ -96,6 +97,10 @@ def _differences(a: dict[str, Any], b: dict[str, Any], prefix: str = "") -> list
     return out
 
 
+# Present while create() builds a store: an interrupted creation is redone by the identical rerun.
+_CREATING = ".creating"
+
+
 class DatasetStore:
     """A dataset directory being written or read. Use :meth:`create` or :meth:`open`."""
 
@@ -112,7 +117,8 @@ class DatasetStore:
         from .. import __version__
 
         path = Path(path)
-        if (path / "zarr.json").exists():
+        creating = path / _CREATING
+        if (path / "zarr.json").exists() and not creating.exists():
             existing = cls.open(path)
             only_n = dataclasses.replace(existing.spec, n=spec.n) == spec
             if only_n and spec.n > existing.spec.n:
@@ -125,28 +131,31 @@ class DatasetStore:
                     "rerun with the original settings to resume it, or choose another output path"
                 )
             return existing
-        if path.exists() and any(path.iterdir()):
+        # Only an empty folder (or one holding the writer lock, or this package's interrupted creation) is used:
+        # files this package did not write are never adopted or overwritten.
+        if path.exists() and not creating.exists() and any(p.name != LOCK_NAME for p in path.iterdir()):
             raise ValueError(f"{path} exists and is not a sasview-grf dataset; choose an empty or new directory")
         try:
             path.mkdir(parents=True, exist_ok=True)
-            probe = path / ".write-test"
-            probe.write_bytes(b"")
-            probe.unlink()
+            creating.write_bytes(b"")
         except OSError as exc:
             raise ValueError(f"cannot write the dataset to {path}: {exc.strerror or exc}") from None
         n, n_q, c = spec.n, spec.config.n_q, spec.chunk_size
-        group = zarr.open_group(str(path), mode="w")
+        # mode "a", not "w": "w" would delete the folder's writer lock.
+        group = zarr.open_group(str(path), mode="a")
         for name in _PARAMS:
-            group.create_array(name, shape=(n,), chunks=(c,), dtype="float64", fill_value=np.nan)
+            group.create_array(name, shape=(n,), chunks=(c,), dtype="float64", fill_value=np.nan, overwrite=True)
         for name in _CURVES:
-            group.create_array(name, shape=(n, n_q), chunks=(c, n_q), dtype="float32", fill_value=np.nan)
-        group.create_array("q", shape=(n_q,), chunks=(n_q,), dtype="float64")
+            group.create_array(name, shape=(n, n_q), chunks=(c, n_q), dtype="float32", fill_value=np.nan,
+                               overwrite=True)
+        group.create_array("q", shape=(n_q,), chunks=(n_q,), dtype="float64", overwrite=True)
         group["q"][:] = spec.config.q
         group.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "spec": spec.to_dict(),
                             "package_version": __version__,
                             "units": {"q": "1/nm", "a": "nm", "intensity": "rho^2 nm^3 (per unit volume)",
                                       "noisy": "1 (normalized by Eq. 12)"}})
-        (path / ".progress").mkdir()
+        (path / ".progress").mkdir(exist_ok=True)
+        creating.unlink()  # the store is complete: from now on it is opened, never recreated
         return cls(path, spec)
 
     def _grow(self, spec: DatasetSpec) -> DatasetStore:

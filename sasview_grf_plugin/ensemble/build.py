@@ -44,6 +44,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -57,7 +58,8 @@ from ..simulator.grid import fourier_grid
 from ..simulator.seeds import child_seed
 from ..simulator.structure import gaussian_random_field
 
-__all__ = ["EnsembleSpec", "build_realizations", "compute_realization", "load_sums", "DEFAULT_SPEC"]
+__all__ = ["EnsembleSpec", "build_realizations", "compute_realization", "load_sums", "DEFAULT_SPEC", "check_build",
+           "read_spec", "BUILD_WORK_LIMIT"]
 
 
 @dataclass(frozen=True)
@@ -82,9 +84,16 @@ class EnsembleSpec:
         for k in ("grid_size", "n_bins", "seed", "version"):
             object.__setattr__(self, k, int(getattr(self, k)))
         object.__setattr__(self, "voxels_per_a", float(self.voxels_per_a))
-        if self.grid_size < 8 or self.voxels_per_a <= 0 or self.n_bins < 4:
-            raise ValueError(f"grid_size >= 8, voxels_per_a > 0 and n_bins >= 4 needed, got {self.grid_size}, "
+        if self.grid_size < 8 or not (math.isfinite(self.voxels_per_a) and self.voxels_per_a > 0) or self.n_bins < 4:
+            raise ValueError(f"grid_size >= 8, a finite voxels_per_a > 0 and n_bins >= 4 needed, got {self.grid_size}, "
                              f"{self.voxels_per_a}, {self.n_bins}")
+        if self.seed < 0:
+            raise ValueError(f"the seed must be a non-negative integer, got {self.seed}")
+        for k in ("porosity", "smoothing", "layer_fraction"):
+            v = getattr(self, k)
+            lo, hi = (0.0, 1.0) if k != "smoothing" else (0.0, math.inf)
+            if not v or not all(math.isfinite(x) and lo < x < hi for x in v) or list(v) != sorted(set(v)):
+                raise ValueError(f"{k} nodes must be distinct, increasing and inside ({lo:g}, {hi:g}), got {list(v)}")
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -269,28 +278,109 @@ def compute_realization(spec: EnsembleSpec, r: int, backend: str = "numpy") -> d
     return {"lc": lc, "aa": aa, "lb": lb, "band": band, "bb": bb, "ll": ll}
 
 
+BUILD_FORMAT = "sasview-grf-ensemble-build"
+_CHUNK_NAME = re.compile(r"r(\d{6,})\.npz")
+#: A realization costs FFTS_PER_FIELD FFT-sized passes per indicator field (forward FFT, gradient, clip);
+#: the work limit is simulate's (2^34 voxel-realizations of ~5 FFTs each), in voxel-FFTs.
+BUILD_WORK_LIMIT = 5 * 2**34
+#: Realization files a build folder may hold.
+MAX_REALIZATIONS = 10**6
+
+
+def read_spec(path: str | os.PathLike) -> EnsembleSpec | None:
+    """The spec of the build at ``path`` (None: no build there)."""
+    spec_file = Path(path) / "spec.json"
+    if not spec_file.exists():
+        return None
+    try:
+        d = json.loads(spec_file.read_text(encoding="utf-8"))
+        if not isinstance(d, dict) or d.pop("format", BUILD_FORMAT) != BUILD_FORMAT:
+            raise ValueError("not written by sasview-grf ensemble build")
+        return EnsembleSpec.from_dict(d)
+    except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
+        raise ValueError(f"{spec_file} is not an ensemble build spec ({exc}); use another folder") from None
+
+
+def spec_digest(spec: EnsembleSpec) -> str:
+    """SHA-256 of the spec: every realization file carries it (a file of another build is never adopted)."""
+    import hashlib
+
+    return hashlib.sha256(json.dumps(spec.to_dict(), sort_keys=True).encode()).hexdigest()
+
+
+def field_count(spec: EnsembleSpec) -> int:
+    """Indicator fields per realization: level cuts and their layer bands, then per smoothing node the
+    smoothed field, A and one B per layer node."""
+    ne, ns, nn = len(spec.porosity), len(spec.smoothing), len(spec.layer_fraction)
+    return ne * (1 + nn) + ne * ns * (2 + nn)
+
+
+def realization_memory(spec: EnsembleSpec) -> int:
+    """Peak bytes of one realization in :func:`compute_realization` (estimate, NumPy backend)."""
+    n3 = float(spec.grid_size) ** 3
+    half = float(spec.grid_size) ** 2 * (spec.grid_size // 2 + 1)
+    shells = 3 * (spec.grid_size // 2) ** 2 + 1
+    # float64 fields (psi, its gradient and sorted copy, the smoothed field, its gradient and sorted copy,
+    # a soft indicator), complex spectra (one complex128, three complex64), the thresholding kernels
+    # (float64 half spectra, one per smoothing node) and the shell-to-bin matrix.
+    return int(8 * 7 * n3 + (16 + 3 * 8) * half + 8 * half * len(spec.smoothing) + 8 * shells * (spec.n_bins + 2))
+
+
+def check_build(spec: EnsembleSpec, n_realizations: int, allow_long: bool = False, check_memory: bool = True) -> None:
+    """Refuse a build beyond the work limit (unless ``allow_long``) or one realization beyond free memory.
+
+    Raises
+    ------
+    ValueError
+        With the estimate, the limit and the way out.
+    """
+    if isinstance(n_realizations, bool) or not isinstance(n_realizations, (int, np.integer)) or n_realizations < 1:
+        raise ValueError(f"n_realizations must be >= 1 (--realizations: a positive integer), got {n_realizations!r}")
+    if n_realizations > MAX_REALIZATIONS:
+        raise ValueError(f"--realizations {n_realizations} is more than the {MAX_REALIZATIONS:.0e} realization files "
+                         "a build folder holds; tables converge long before (see docs)")
+    work = float(n_realizations) * field_count(spec) * float(spec.grid_size) ** 3
+    if work > BUILD_WORK_LIMIT and not allow_long:
+        raise ValueError(f"{n_realizations} realization(s) of {field_count(spec)} fields on {spec.grid_size}^3 voxels "
+                         f"is {work:.3g} voxel-FFTs, more than the limit of {BUILD_WORK_LIMIT:.3g} (hours of "
+                         "computing); use fewer realizations or a smaller --grid-size, or pass --allow-long to run "
+                         "it anyway")
+    if check_memory:
+        import psutil
+
+        need, free = realization_memory(spec), int(psutil.virtual_memory().available)
+        if need > free:
+            raise ValueError(f"one realization of {spec.grid_size}^3 voxels needs about {need / 2**30:.3g} GiB of "
+                             f"memory, but only {free / 2**30:.3g} GiB is available; use a smaller --grid-size (memory "
+                             "grows as N^3), or --scheduler to run on workers with more memory")
+
+
 class _Store:
-    """A build directory: spec.json plus one npz per realization."""
+    """A build directory: spec.json plus one npz per realization (written only by this class)."""
 
     def __init__(self, path: str | os.PathLike, spec: EnsembleSpec | None) -> None:
+        from .._locks import LOCK_NAME
+
         self.path = Path(path)
-        spec_file = self.path / "spec.json"
-        if spec_file.exists():
-            try:
-                stored = EnsembleSpec.from_dict(json.loads(spec_file.read_text(encoding="utf-8")))
-            except (ValueError, TypeError, KeyError) as exc:
-                raise ValueError(f"{spec_file} is not an ensemble build spec: {exc}") from None
+        stored = read_spec(self.path)
+        if stored is not None:
             if spec is not None and stored != spec:
                 raise ValueError(f"{self.path} holds a build with another spec; use a new folder or the same spec")
             self.spec = stored
         else:
             if spec is None:
                 raise ValueError(f"{self.path} holds no ensemble build (no spec.json)")
+            # A new build starts in an empty folder: files this package did not write are never adopted.
+            if self.path.exists() and any(p.name != LOCK_NAME for p in self.path.iterdir()):
+                raise ValueError(f"{self.path} exists, is not empty and holds no ensemble build; give a new or "
+                                 "empty folder")
             self.path.mkdir(parents=True, exist_ok=True)
-            tmp = spec_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(spec.to_dict(), indent=1), encoding="utf-8")
+            spec_file = self.path / "spec.json"
+            tmp = self.path / ".spec.json.tmp"
+            tmp.write_text(json.dumps({"format": BUILD_FORMAT, **spec.to_dict()}, indent=1), encoding="utf-8")
             os.replace(tmp, spec_file)
             self.spec = spec
+        self.digest = spec_digest(self.spec)
 
     def chunk(self, r: int) -> Path:
         return self.path / f"r{r:06d}.npz"
@@ -298,15 +388,14 @@ class _Store:
     def done(self) -> list[int]:
         out = []
         for p in self.path.glob("r*.npz"):
-            try:
-                out.append(int(p.stem[1:]))
-            except ValueError:
-                continue
+            m = _CHUNK_NAME.fullmatch(p.name)
+            if m and p.is_file() and not p.is_symlink():
+                out.append(int(m.group(1)))
         return sorted(out)
 
     def write(self, r: int, arrays: dict[str, np.ndarray]) -> None:
-        tmp = self.path / f".r{r:06d}.tmp.npz"
-        np.savez(tmp, **arrays)
+        tmp = self.path / f".r{r:06d}.{os.getpid()}.tmp.npz"
+        np.savez(tmp, **arrays, spec_sha256=np.array(self.digest))
         os.replace(tmp, self.chunk(r))
 
 
@@ -317,36 +406,58 @@ def _compute_and_write(path: str, r: int, backend: str) -> int:
 
 
 def build_realizations(path: str | os.PathLike, n_realizations: int, spec: EnsembleSpec | None = None,
-                       backend: str = "numpy", client: Any = None, progress: bool = True) -> list[int]:
+                       backend: str = "numpy", client: Any = None, progress: bool = True,
+                       allow_long: bool = False) -> list[int]:
     """Make realizations 0 .. n_realizations-1 under ``path`` (resumable); returns those made now.
 
-    With a ``dask.distributed.Client`` the realizations run as tasks on its workers (each writes
-    its own chunk, so the folder must be shared); otherwise in this process.
+    Everything that can be refused (the spec, the backend, the work and memory guards of
+    :func:`check_build`, another run writing to the folder) is refused before anything is written,
+    so a corrected rerun is never blocked by a refused one. With a ``dask.distributed.Client`` the
+    realizations run as tasks on its workers (each writes its own chunk, so the folder must be
+    shared); otherwise in this process.
     """
-    if n_realizations < 1:
-        raise ValueError(f"n_realizations must be >= 1, got {n_realizations}")
-    store = _Store(path, spec if spec is not None else (None if (Path(path) / "spec.json").exists()
-                                                        else DEFAULT_SPEC))
-    pending = sorted(set(range(n_realizations)) - set(store.done()))
-    from tqdm.auto import tqdm
+    from .._locks import writer_lock
 
-    bar = tqdm(total=n_realizations, initial=n_realizations - len(pending), unit="box",
-               desc="ensemble", disable=not progress)
-    made = []
-    if client is not None:
-        from dask.distributed import as_completed
+    stored = read_spec(path)
+    if stored is not None and spec is not None and stored != spec:
+        raise ValueError(f"{path} holds a build with another spec; use a new folder or the same spec")
+    use = stored or spec or DEFAULT_SPEC
+    check_build(use, n_realizations, allow_long=allow_long, check_memory=client is None)
+    if client is None:
+        get_backend(backend)  # a missing CuPy is refused here, before the folder exists
+    with writer_lock(path, what="ensemble build"):
+        store = _Store(path, use)
+        done = set(store.done())
+        # Pending realizations one at a time: no set or list of all n indices (n may be large).
+        pending = (r for r in range(n_realizations) if r not in done)
+        n_pending = n_realizations - sum(1 for r in done if r < n_realizations)
+        from tqdm.auto import tqdm
 
-        futures = client.map(_compute_and_write, [str(store.path)] * len(pending), pending,
-                             [backend] * len(pending), pure=False)
-        for fut in as_completed(futures):
-            made.append(fut.result())
-            bar.update()
-    else:
-        for r in pending:
-            store.write(r, compute_realization(store.spec, r, backend))
-            made.append(r)
-            bar.update()
-    bar.close()
+        bar = tqdm(total=n_realizations, initial=n_realizations - n_pending, unit="box",
+                   desc="ensemble", disable=not progress)
+        made = []
+        try:
+            if client is not None:
+                from dask.distributed import as_completed
+
+                # Submitted in windows, so the scheduler never holds all n tasks at once.
+                window = max(1, 4 * len(client.scheduler_info().get("workers", {})) or 4)
+                running = as_completed([])
+                for r in pending:
+                    running.add(client.submit(_compute_and_write, str(store.path), r, backend, pure=False))
+                    if running.count() >= window:
+                        made.append(next(running).result())
+                        bar.update()
+                for fut in running:
+                    made.append(fut.result())
+                    bar.update()
+            else:
+                for r in pending:
+                    store.write(r, compute_realization(store.spec, r, backend))
+                    made.append(r)
+                    bar.update()
+        finally:
+            bar.close()
     return made
 
 
@@ -366,12 +477,16 @@ def load_sums(path: str | os.PathLike) -> tuple[EnsembleSpec, dict[str, np.ndarr
         try:
             with np.load(path, allow_pickle=False) as z:
                 arrays = {k: z[k] for k in _ARRAYS}
+                digest = str(z["spec_sha256"]) if "spec_sha256" in z.files else None
         except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as exc:
             raise ValueError(f"{path} is unreadable ({exc}); delete it and rerun the build to remake it") from None
-        bad = [k for k in _ARRAYS if arrays[k].shape != shapes[k]]
+        if digest is not None and digest != store.digest:
+            raise ValueError(f"{path} was written by a build with another spec, not this one; delete it and rerun")
+        bad = [k for k in _ARRAYS if arrays[k].shape != shapes[k] or arrays[k].dtype != np.float64
+               or not np.all(np.isfinite(arrays[k]))]
         if bad:
-            raise ValueError(f"{path}: arrays {', '.join(bad)} do not match the build's spec; "
-                             "delete the file and rerun")
+            raise ValueError(f"{path}: arrays {', '.join(bad)} do not match the build's spec (shape, float64, "
+                             "finite); delete the file and rerun")
         for k in _ARRAYS:
             stacks.setdefault(k, []).append(arrays[k])
     return spec, {k: np.stack(v) for k, v in stacks.items()}

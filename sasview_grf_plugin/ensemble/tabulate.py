@@ -24,6 +24,7 @@ import hashlib
 import json
 import math
 import os
+import zipfile
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -279,11 +280,35 @@ def write_table(out: str | os.PathLike, eps: np.ndarray, nus: np.ndarray, s2: np
     return full
 
 
-def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations: int | None = None) -> dict[str, Any]:
+def _check_out(out: Path) -> None:
+    """Refuse to replace a table file or card.json in ``out`` that tabulate did not write."""
+    table, card_file = out / TABLE_FILE, out / CARD_FILE
+    if not (table.exists() or card_file.exists()):
+        return
+    # Ours: a card of kind grf-ensemble-table (its table may be newer: a run interrupted between writing the
+    # table and its card), or, without a card, a table file with this package's arrays.
+    try:
+        if card_file.exists():
+            card = json.loads(card_file.read_text(encoding="utf-8"))
+            ours = isinstance(card, dict) and card.get("kind") == "grf-ensemble-table"
+        else:
+            with np.load(table, allow_pickle=False) as z:
+                ours = {"meta", "x_knots"} <= set(z.files)
+    except (OSError, ValueError, RecursionError, EOFError, zipfile.BadZipFile):
+        ours = False
+    if not ours:
+        raise ValueError(f"{out} holds {TABLE_FILE} or {CARD_FILE} that tabulate did not write; give another --out, "
+                         "or move those files away")
+
+
+def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations: int | None = None,
+             progress: bool = False, log: Any = None) -> dict[str, Any]:
     """Write ``TABLE_FILE`` and ``card.json`` into ``out`` from the realizations in ``build``.
 
-    Returns the card (a dict).
+    ``progress`` shows a bar over the table's nodes; ``log(line)`` receives each porosity node's
+    Monte-Carlo error as it is done. Returns the card (a dict).
     """
+    _check_out(Path(out))  # before the work: a folder holding files of others is refused at once
     spec, sums = load_sums(build)
     if max_realizations is not None:
         sums = {k: v[:max_realizations] for k, v in sums.items()}
@@ -304,6 +329,9 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
     q_nodes = np.exp(X_NODES)
     f_lc = np.stack([levelcut_curve(q_nodes, e) for e in eps])  # (ne, nx)
     stats: dict[str, list[float]] = {"aa": [], "bb": [], "ll": []}
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=ne * ns * (1 + 2 * nn), unit="node", desc="tabulate", disable=not progress)
 
     # Two phases (and A of three phases): s = 0 exact, pooled eps <-> 1 - eps.
     s2 = np.concatenate([[0.0], s3])
@@ -319,6 +347,7 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
             den = lc[:, i] + (lc[:, i_mirror] if i_mirror != i else 0.0)
             log_r, st = ratio_curve(xb, num, den, X_NODES, x_fit)
             stats["aa"].append(st["rel_se_median"])
+            bar.update()
             r_high_a[i, j] = math.exp(log_r[-1])
             f_aa[i, j + 1] = np.exp(log_r) * f_lc[i]
     xl, shifts = layer_grid(eps, nus)
@@ -339,6 +368,13 @@ def tabulate(build: str | os.PathLike, out: str | os.PathLike, max_realizations:
                 stats["ll"].append(st["rel_se_median"])
                 f_ll[i, m, j] = np.exp(_layer_high_q(x_layer, log_r, r_high_a[i, j], r_high_b, x_fit, eps[i],
                                                      phi_b)) * f_band
+                bar.update(2)
+        if log is not None:
+            done = {k: float(np.median(v[-ns * (nn if k != "aa" else 1):])) for k, v in stats.items()}
+            (bar.write if progress else log)(
+                f"porosity {eps[i]:g}: median relative Monte-Carlo error " +
+                ", ".join(f"{k} {v:.2%}" for k, v in done.items()))
+    bar.close()
     meta = {"spec": spec.to_dict(), "realizations": n_real, "q_fit_max": Q_FIT_MAX}
     card = {
         "how": ("ratio estimators against exact level cuts and bands of the same GRF, partial-volume indicators, "

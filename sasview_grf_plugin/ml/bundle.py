@@ -7,9 +7,13 @@ decompressed or handed to XGBoost:
 
 - every file the card names is a plain name that resolves inside the bundle directory (no ``..``,
   absolute paths or symlinks out);
-- the card's schema: types, finite numbers, ordered parameter ranges, finite non-negative interval
-  margins, and, for the paper's four cases (cards without a ``family``, or ``family: "paper"``), outputs
-  that match the case, a sane q grid and a scaler of one feature per q point;
+- the card's schema: types, finite numbers, ordered parameter ranges, finite interval margins (negative
+  ones are legitimate: conformal calibration narrows quantile intervals that over-cover; a margin
+  beyond half or ten times its output's range is not), an interval level of at least 50 %, and, for
+  the paper's four cases (cards without a ``family``, or ``family: "paper"``), outputs that match the
+  case, a sane q grid and a scaler of one feature per q point; for the measured family, the case's
+  outputs, physical ranges, the feature grid and envelope, ordered bin edges with their margins and
+  the self-check threshold;
 - each file's size and SHA-256 against the card, then gzip decompression in steps, capped at the size
   the card records and at ``MAX_INFLATE_RATIO`` times the compressed size (cards written before the
   size was recorded get the ratio cap alone), so a decompression bomb never inflates in memory.
@@ -46,6 +50,10 @@ MAX_CARD_BYTES = 16 * 2**20
 # (plus 1 MiB), whatever the card records.
 MAX_INFLATE_RATIO = 50
 BOOSTER_KINDS = ("point", "interval", "coarse")
+# Intervals narrower than this nominal coverage are no prediction intervals (a card asking for them is corrupt).
+MIN_INTERVAL_LEVEL = 0.5
+# A conformal margin wider than this many times its output's range is absurd.
+MAX_MARGIN_RANGES = 10.0
 # Output names become file names: plain identifiers only.
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -226,10 +234,7 @@ def check_card(card: Any, card_file: str | os.PathLike = "card.json") -> None:
         raise BundleError(f"{card_file}: 'intervals' must be a mapping of output -> {{margin, ...}}")
     for k, v in intervals.items():
         if isinstance(v, dict) and "margin" in v:
-            m = _number(v["margin"], f"{card_file}: intervals[{k!r}].margin")
-            if m < 0:
-                raise BundleError(f"{card_file}: intervals[{k!r}].margin must be >= 0 (it widens the interval), "
-                                  f"got {m}")
+            _margin(v["margin"], _margin_scale(card, k), f"{card_file}: intervals[{k!r}].margin")
     if "outputs" in card:
         outs = card["outputs"]
         if not isinstance(outs, list) or not outs or not all(isinstance(o, str) for o in outs) \
@@ -237,10 +242,105 @@ def check_card(card: Any, card_file: str | os.PathLike = "card.json") -> None:
             raise BundleError(f"{card_file}: 'outputs' must be a non-empty list of distinct names, got {outs!r}")
     if "interval_level" in card:
         lvl = _number(card["interval_level"], f"{card_file}: interval_level")
-        if not 0 < lvl < 1:
-            raise BundleError(f"{card_file}: interval_level must lie in (0, 1), got {lvl}")
+        if not MIN_INTERVAL_LEVEL <= lvl < 1:
+            raise BundleError(f"{card_file}: interval_level must lie in [{MIN_INTERVAL_LEVEL}, 1), got {lvl}")
     if paper:
         _check_paper_card(card, card_file)
+    elif family == "measured":
+        _check_measured_card(card, card_file)
+
+
+def _margin_scale(card: dict[str, Any], output: str) -> float | None:
+    """Width of ``output``'s range in the margin's units (ln a for the measured family's a), if the card has it."""
+    ranges = card.get("parameter_ranges")
+    if not isinstance(ranges, dict) or not isinstance(ranges.get(output), (list, tuple)) or len(ranges[output]) != 2:
+        return None
+    lo, hi = ranges[output]
+    if not all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (lo, hi)):
+        return None
+    if card.get("family") == "measured" and output == "a":
+        return math.log(hi / lo) if 0 < lo < hi else None
+    return hi - lo if hi > lo else None
+
+
+def _margin(value: Any, scale: float | None, where: str) -> float:
+    """A conformal margin: finite; negative is legitimate (CQR narrows quantiles that over-cover), but
+    never by more than half the output's range (that collapses every interval to its point), and a
+    positive one never wider than MAX_MARGIN_RANGES times the range."""
+    m = _number(value, where)
+    if scale is not None and not -0.5 * scale <= m <= MAX_MARGIN_RANGES * scale:
+        raise BundleError(f"{where} = {m:g} is absurd for an output whose range is {scale:g} wide: a margin must "
+                          f"lie in [{-0.5 * scale:g}, {MAX_MARGIN_RANGES * scale:g}] (the bundle is corrupt)")
+    return m
+
+
+# Physical limits of the measured family's outputs (a in Å) and the largest feature grid a card may ask for.
+_MEASURED_LIMITS = {"a": (0.0, math.inf), "porosity": (0.0, 1.0), "layer_fraction": (0.0, 1.0),
+                    "smoothing": (0.0, 10.0)}
+MAX_GRID_POINTS = 10_000
+
+
+def _check_measured_card(card: dict[str, Any], card_file: Path) -> None:
+    """Every number a measured-family prediction reads from the card: case and outputs, ranges, the feature
+    grid and envelope, interval level, margins with their bin edges, the self-check threshold."""
+    from .measured_data import MEASURED_CASES
+
+    case = card.get("case")
+    want = {"stage1": ("a",), **{c: tuple(v.outputs) for c, v in MEASURED_CASES.items()}}
+    if case not in want:
+        raise BundleError(f"{card_file}: unknown measured-family case {case!r}; allowed: {', '.join(want)}")
+    missing = [k for k in ("outputs", "q", "scaler", "parameter_ranges", "intervals") if k not in card]
+    if missing:
+        raise BundleError(f"{card_file} lacks required entries: {', '.join(missing)}")
+    outs = card["outputs"]
+    if sorted(outs) != sorted(want[case]):
+        raise BundleError(f"{card_file}: outputs {outs} do not match case {case} (which predicts "
+                          f"{', '.join(want[case])})")
+    ranges, intervals = card["parameter_ranges"], card["intervals"]
+    for o in outs:
+        if o not in ranges:
+            raise BundleError(f"{card_file}: parameter_ranges lacks {o!r}")
+        lo, hi = _range(ranges[o], f"{card_file}: parameter_ranges[{o!r}]")
+        a, b = _MEASURED_LIMITS[o]
+        if lo < a or hi > b or (o == "a" and lo <= 0):
+            raise BundleError(f"{card_file}: parameter_ranges[{o!r}] = [{lo}, {hi}] leaves ({a}, {b}], the "
+                              f"physical range of {o}")
+        spec = intervals.get(o)
+        if not isinstance(spec, dict) or "margin" not in spec:
+            raise BundleError(f"{card_file}: intervals[{o!r}].margin is missing")
+        scale = _margin_scale(card, o)
+        edges, margins = spec.get("bin_edges"), spec.get("margins")
+        if edges is None and margins is None:
+            continue
+        where = f"{card_file}: intervals[{o!r}]"
+        if not isinstance(edges, list) or not isinstance(margins, list) or not margins \
+                or len(edges) != len(margins) + 1:
+            raise BundleError(f"{where}: bin_edges and margins must be lists of n + 1 and n numbers (n >= 1)")
+        e = [_number(x, f"{where}.bin_edges") for x in edges]
+        if any(y < x for x, y in zip(e, e[1:], strict=False)):
+            raise BundleError(f"{where}.bin_edges must be in increasing order, got {edges}")
+        for x in margins:
+            _margin(x, scale, f"{where}.margins")
+    q = card["q"]
+    if not isinstance(q, dict) or not all(k in q for k in ("x_min", "x_max", "n")):
+        raise BundleError(f"{card_file}: 'q' must be a mapping with x_min, x_max and n (the feature grid)")
+    x_min, x_max = _number(q["x_min"], f"{card_file}: q.x_min"), _number(q["x_max"], f"{card_file}: q.x_max")
+    n = q["n"]
+    if isinstance(n, bool) or not isinstance(n, int) or not 3 <= n <= MAX_GRID_POINTS or not 0 < x_min < x_max:
+        raise BundleError(f"{card_file}: the feature grid needs 0 < q.x_min < q.x_max and an integer q.n in "
+                          f"[3, {MAX_GRID_POINTS}], got {x_min}, {x_max}, {n!r}")
+    scaler = card["scaler"]
+    sizes = {len(v) if isinstance(v, list) else -1 for v in
+             (scaler.get(k) for k in ("mean", "std", "low", "high"))} if isinstance(scaler, dict) else {-1}
+    if sizes != {n - 1}:
+        raise BundleError(f"{card_file}: the feature envelope (scaler) must hold {n - 1} slopes in mean, std, low "
+                          f"and high, got sizes {sorted(sizes)}")
+    if "domain" in card:  # absent only between training and calibration (the predictor then refuses)
+        domain = card["domain"]
+        thr = domain.get("threshold") if isinstance(domain, dict) else None
+        if thr is None or _number(thr, f"{card_file}: domain.threshold") <= 0:
+            raise BundleError(f"{card_file}: domain.threshold (the self-check misfit of in-domain curves) must be "
+                              f"a finite number > 0, got {thr!r}")
 
 
 def _check_paper_card(card: dict[str, Any], card_file: Path) -> None:

@@ -60,8 +60,9 @@ class TrainingSettings:
     def __post_init__(self) -> None:
         if self.device not in ("cpu", "cuda"):
             raise ValueError(f"device must be 'cpu' or 'cuda', got {self.device!r}")
-        if not 0 < self.interval_level < 1:
-            raise ValueError(f"interval_level must lie in (0, 1), got {self.interval_level}")
+        if not 0.5 <= self.interval_level < 1:
+            raise ValueError(f"interval_level must lie in [0.5, 1) (the nominal coverage of the intervals), got "
+                             f"{self.interval_level}")
         for name in ("num_boost_round", "early_stopping_rounds", "restarts"):
             if int(getattr(self, name)) < 1:
                 raise ValueError(f"{name} must be >= 1")

@@ -169,6 +169,10 @@ def clear_cache() -> None:
         _stats.update(hits=0, misses=0)
 
 
+#: Largest SLD contrast (1e-6/Å^2) the models accept: its square times a^3 must stay far below the float range.
+MAX_CONTRAST = 1e100
+
+
 def check_inputs(q: Any, a: float, parameters: list) -> None:
     """Refuse q < 0 (or non-finite) and an ``a`` outside the model's limits (its ``parameters`` table).
 
@@ -199,8 +203,11 @@ def intensity(q: Any, a: float, porosity: float, layer_fraction: float, sld_pore
     """
     key = make_key(a, porosity, layer_fraction, voxel_size, grid_size, n_realizations, seed)
     sld = [float(sld_pore), float(sld_layer), float(sld_solid)]
-    if not all(math.isfinite(v) for v in sld):
-        raise ValueError(f"SLDs must be finite, got pore={sld_pore}, layer={sld_layer}, solid={sld_solid}")
+    contrasts = (sld[1] - sld[0], sld[2] - sld[0], sld[2] - sld[1])
+    if not all(math.isfinite(v) and abs(v) <= MAX_CONTRAST for v in contrasts):
+        raise ValueError(f"SLDs must be finite with contrasts <= {MAX_CONTRAST:g} (1e-6/Å^2; beyond, the intensity "
+                         f"overflows; physical SLDs are below ~1e3), got pore={sld_pore}, layer={sld_layer}, "
+                         f"solid={sld_solid}")
     parts = partial_curves(key)
     d1, d2 = sld[1] - sld[0], sld[2] - sld[0]
     nodes = CM_PER_SLD2_NM3 * (d1 * d1 * parts.i11 + d2 * d2 * parts.i22 + 2.0 * d1 * d2 * parts.i12)

@@ -81,6 +81,8 @@ def install_plugins(directory: str | os.PathLike | None = None, force: bool = Fa
 
 def prepare_folder(target: Path, names: tuple[str, ...], force: bool, what: str) -> None:
     """Create ``target`` and refuse to overwrite model files ``<name>.py`` there that we did not write."""
+    if target.exists() and not target.is_dir():
+        raise ValueError(f"{what} {target} is a file, not a folder; give a folder (it is created if missing)")
     try:
         target.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

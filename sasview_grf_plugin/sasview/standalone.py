@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import json
 import os
 import shutil
 import sys
@@ -207,6 +208,22 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+#: Beside the exported files: the SHA-256 of every table file export-plugin wrote there, so that a later export
+#: replaces only those (a table file carries no marker line as the model files do).
+EXPORT_MANIFEST = ".sasview-grf-export.json"
+
+
+def _exported(manifest: Path) -> dict[str, list[str]]:
+    """The manifest's record (empty if missing or unreadable: then nothing counts as ours)."""
+    try:
+        d = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError):
+        return {}
+    if not isinstance(d, dict):
+        return {}
+    return {k: [h for h in v if isinstance(h, str)] for k, v in d.items() if isinstance(v, list)}
+
+
 def export_standalone(directory: str | os.PathLike, force: bool = False) -> list[Path]:
     """Write the standalone model files and the table file into ``directory``.
 
@@ -229,10 +246,21 @@ def export_standalone(directory: str | os.PathLike, force: bool = False) -> list
     prepare_folder(target, STANDALONE_MODELS, force, "the export folder")
     written = []
     table_src, table_dst = default_table_path(), target / TABLE_FILE
+    src_sha = _sha256(table_src)
+    manifest = target / EXPORT_MANIFEST
+    ours = _exported(manifest)
     # Copy only when different: the table is 6.6 MB and an unchanged file keeps its time stamp.
-    if not (table_dst.is_file() and table_dst.stat().st_size == table_src.stat().st_size
-            and _sha256(table_dst) == _sha256(table_src)):
+    same = table_dst.is_file() and table_dst.stat().st_size == table_src.stat().st_size \
+        and _sha256(table_dst) == src_sha
+    if not same:
+        if (table_dst.exists() or table_dst.is_symlink()) and not force and \
+                (not table_dst.is_file() or _sha256(table_dst) not in ours.get(TABLE_FILE, [])):
+            raise ValueError(f"not overwriting {table_dst}: not written by sasview-grf-plugin (export-plugin records "
+                             f"the tables it writes in {manifest.name}); move it away or pass --force to overwrite")
         write_atomic(table_dst, lambda tmp: shutil.copyfile(table_src, tmp))
+    if src_sha not in ours.get(TABLE_FILE, []):
+        ours.setdefault(TABLE_FILE, []).append(src_sha)
+        write_atomic(manifest, lambda tmp: Path(tmp).write_text(json.dumps(ours, indent=1), encoding="utf-8"))
     for name in STANDALONE_MODELS:
         path = target / f"{name}.py"
         source = standalone_source(name, target)

@@ -129,8 +129,10 @@ def Iq(q, a, porosity, layer_fraction, smoothing_ratio, sld_pore, sld_layer, sld
         raise ValueError(f"a must be a finite length > 0 Å, got {a}")
     d_pore = float(sld_pore) - float(sld_solid)
     d_layer = float(sld_layer) - float(sld_solid)
-    if not (np.isfinite(d_pore) and np.isfinite(d_layer)):
-        raise ValueError(f"SLDs must be finite, got pore={sld_pore}, layer={sld_layer}, solid={sld_solid}")
+    if not (np.isfinite(d_pore) and np.isfinite(d_layer) and max(abs(d_pore), abs(d_layer)) <= 1e100):
+        # beyond 1e100 the intensity overflows to inf
+        raise ValueError(f"SLDs must be finite with contrasts to the solid <= 1e100 (1e-6/Å^2; physical SLDs are "
+                         f"below ~1e3), got pore={sld_pore}, layer={sld_layer}, solid={sld_solid}")
     nu = float(layer_fraction)
     if nu <= 0.0:
         raise ValueError(f"layer_fraction must be > 0 (use grf_two_phase without a layer), got {nu}")

@@ -145,8 +145,9 @@ def Iq(q, a, porosity, smoothing_ratio, sld_pore, sld_solid):
     if not (np.isfinite(a) and a > 0):
         raise ValueError(f"a must be a finite length > 0 Å, got {a}")
     contrast = float(sld_pore) - float(sld_solid)
-    if not np.isfinite(contrast):
-        raise ValueError(f"SLDs must be finite, got sld_pore={sld_pore}, sld_solid={sld_solid}")
+    if not (np.isfinite(contrast) and abs(contrast) <= 1e100):  # beyond 1e100 the intensity overflows to inf
+        raise ValueError(f"SLDs must be finite with |sld_pore - sld_solid| <= 1e100 (1e-6/Å^2; physical SLDs are "
+                         f"below ~1e3), got sld_pore={sld_pore}, sld_solid={sld_solid}")
     q = np.asarray(q, dtype=np.float64)
     if np.any(q < 0) or not np.all(np.isfinite(q)):
         raise ValueError("q must be finite and >= 0 (1/Å)")
