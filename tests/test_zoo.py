@@ -55,6 +55,7 @@ def test_shipped_bundle_card_and_predictions_on_fresh_curves(case):
         assert again.values[out][0] == pytest.approx(once.values[out][0], rel=1e-5)
 
 
+@pytest.mark.slow  # generates and trains all four cases
 def test_zoo_build_is_resumable_and_grows_the_training_set(tmp_path):
     from sasview_grf_plugin.ml.zoo import build_zoo
 
