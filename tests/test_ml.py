@@ -179,3 +179,16 @@ def test_training_on_a_dask_cluster_with_xgboost_dask(trained, tmp_path):
         trivial = np.mean((ds["test"].__dict__[out] - ds["train"].__dict__[out].mean()) ** 2)
         assert card["metrics"][out]["test"]["mse"] < 0.5 * trivial, out
     assert load_predictor(bundle).predict_normalized(ds["test"].noisy[:3]).values["a"].shape == (3,)
+
+
+def test_conformal_margin_is_the_cqr_quantile_and_never_narrows():
+    from sasview_grf_plugin.ml.training import conformal_margin
+
+    y = np.arange(10.0)
+    # Scores y - hi = 1..10 for a zero-width interval at y - i - 1: the ceil(11 * 0.9) = 10th smallest is 10.
+    raw = np.column_stack([y - np.arange(1, 11), y - np.arange(1, 11)])
+    assert conformal_margin(raw, y, 0.9) == 10.0
+    assert conformal_margin(raw, y, 0.5) == 6.0
+    # Intervals far wider than the data: the quantile is negative, the margin 0 (the card refuses < 0).
+    wide = np.column_stack([y - 5, y + 5])
+    assert conformal_margin(wide, y, 0.9) == 0.0
