@@ -69,9 +69,10 @@ class Predictor:
 
     ``engine`` chooses how the boosters are evaluated: ``"xgboost"`` always calls XGBoost's
     ``inplace_predict``; ``"flat"`` always uses :class:`~sasview_grf_plugin.ml.forest.FlatForest`
-    (built now, 0.2-1.2 s); ``"auto"`` uses XGBoost for batches of more than ``FLAT_MAX_CURVES``
-    curves and for the first small call, and the flat forest for small calls from the second on
-    (built then), so that a predictor used once never pays for the build. Both engines give the
+    (loaded with the bundle when stored, else built now, 0.2-1.3 s); ``"auto"`` uses XGBoost for batches
+    of more than ``FLAT_MAX_CURVES`` curves, and the flat forest for small calls: from the first when the
+    bundle has a stored forest (its ``forest.npz``, or the user's cache), else from the second (built then
+    and cached), so that a predictor used once never pays for a build. Both engines give the
     same values to float32 rounding (checked when the flat forest is built).
     """
 
