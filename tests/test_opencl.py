@@ -209,7 +209,8 @@ def test_missing_pyopencl_or_platform_says_what_to_install(ocl, monkeypatch):
         raise pyopencl.LogicError("clGetPlatformIDs failed: PLATFORM_NOT_FOUND_KHR")
 
     monkeypatch.setattr(pyopencl, "get_platforms", no_platform)
-    with pytest.raises(RuntimeError, match=r"no OpenCL platform found .*VKFFT_BACKEND=opencl pip install '\.\[opencl\]'.*apt-get install pocl"):
+    hint = r"no OpenCL platform found .*VKFFT_BACKEND=opencl pip install '\.\[opencl\]'.*apt-get install pocl"
+    with pytest.raises(RuntimeError, match=hint):
         opencl.OpenCLBackend()
     assert opencl.auto_device() is None
     monkeypatch.setitem(sys.modules, "pyopencl", None)
