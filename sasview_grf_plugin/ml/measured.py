@@ -30,13 +30,12 @@ from typing import Any
 import numpy as np
 
 from .bundle import Bundle, BundleError, read_bundle
-from .forest import FOREST_FILE
+from .forest import FOREST_FILE, FlatForest, cache_forest, find_forest
 from .measured_data import A_RANGE, MEASURED_CASES, Q_LIMITS, WINDOW_RULE, model_curve
 from .window_features import LogGrid, log_bins, slope_features
 
 __all__ = ["MeasuredPredictor", "MeasuredPrediction", "load_measured", "measured_root", "CASE_CHOICES",
-           "STATED_A_RANGE", "KAPPA", "build_forest",
-           "write_forests"]
+           "STATED_A_RANGE", "KAPPA", "build_forest", "write_forests"]
 
 #: The length scales the family is stated for (trained on A_RANGE, a little wider).
 STATED_A_RANGE = (8.0, 500.0)
@@ -63,14 +62,12 @@ def _xgboost_all(bundle: Bundle, z: np.ndarray) -> np.ndarray:
     return np.concatenate(cols, axis=1).astype(np.float64)
 
 
-def build_forest(bundle: Bundle) -> tuple[Any, np.ndarray, np.ndarray]:
+def build_forest(bundle: Bundle) -> tuple[FlatForest, np.ndarray, np.ndarray]:
     """A loaded bundle's boosters as one :class:`~.forest.FlatForest`, checked against XGBoost.
 
     Returns the forest, its three probe rows (the feature envelope's low and high ends, all missing)
     and XGBoost's values there; ``ValueError`` if the forest engine cannot evaluate these boosters.
     """
-    from .forest import FlatForest
-
     outs = bundle.outputs
     forest = FlatForest.from_boosters([bundle.boosters[o] for o in outs] + [bundle.interval_boosters[o] for o in outs])
     s = bundle.scaler
@@ -182,7 +179,7 @@ class _Stage:
     """One verified bundle of the family, evaluated by its flat forest (NaN = missing feature).
 
     The forest comes ready-made: from the bundle's own ``forest.npz`` (shipped bundles), else from the
-    user's cache (:func:`forest_cache_dir`), else it is built from the boosters once and cached there.
+    user's cache (:func:`~.forest.forest_cache_dir`), else it is built from the boosters once and cached there.
     XGBoost (the boosters) is loaded only to build a forest, or where the forest engine cannot evaluate
     a bundle; predictions never wait for a build.
     """
@@ -214,9 +211,7 @@ class _Stage:
             self._full = full
         return self._full
 
-    def _load_forest(self) -> Any:
-        from .forest import cache_forest, find_forest
-
+    def _load_forest(self) -> FlatForest | None:
         key = self.card["integrity"]
         forest = find_forest(self.bundle.path, key, self.grid.n_features, 3 * len(self.outputs))
         if forest is None:
