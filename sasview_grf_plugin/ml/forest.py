@@ -221,10 +221,11 @@ class FlatForest:
             if a[k].dtype != np.dtype(dtype):
                 raise ValueError(f"{path}: {k} has dtype {a[k].dtype}, expected {np.dtype(dtype)}")
         n, t = a["feature"].size, a["roots"].size
-        o, nf = a["intercept"].size, int(a["n_features"])
+        o, nf = a["intercept"].size, int(a["n_features"]) if a["n_features"].size == 1 else -1
+        k = a["probe_x"].shape[0] if a["probe_x"].ndim else -1
         shapes = {"feature": (n,), "threshold": (n,), "children": (n, 2), "default_left": (n,), "roots": (t,),
                   "starts": (o + 1,), "intercept": (o,), "origin": (t, 2), "n_features": (),
-                  "probe_x": (a["probe_x"].shape[0], nf), "probe_y": (a["probe_x"].shape[0], o)}
+                  "probe_x": (k, nf), "probe_y": (k, o)}
         for k, shape in shapes.items():
             if a[k].shape != shape:
                 raise ValueError(f"{path}: {k} has shape {a[k].shape}, expected {shape}")
