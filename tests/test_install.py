@@ -432,7 +432,9 @@ def test_standalone_files_on_an_old_scipy_name_the_scipy_they_need(tmp_path, mon
     export_standalone(tmp_path)
     monkeypatch.delattr(scipy.interpolate, "NdBSpline")
     monkeypatch.setattr(scipy, "__version__", "1.11.4")
-    for name in STANDALONE_MODELS:
+    with_table = [name for name in STANDALONE_MODELS if "NdBSpline" in standalone_source(name)]
+    assert "grf_two_phase" in with_table and "grf_three_phase" in with_table
+    for name in with_table:  # the models that evaluate the ensemble table
         spec = importlib.util.spec_from_file_location(f"standalone_{name}", tmp_path / f"{name}.py")
         module = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(module)
