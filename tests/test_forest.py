@@ -113,6 +113,7 @@ def test_auto_engine_uses_the_shipped_forest_from_the_first_call():
         load_predictor("two_phase_high", engine="fast")
 
 
+@pytest.mark.user_forest_cache
 def test_auto_engine_without_a_stored_forest_builds_it_on_the_second_small_call(tmp_path, monkeypatch):
     import shutil
 
@@ -257,6 +258,7 @@ def test_shipped_measured_bundles_carry_their_current_forest():
     np.testing.assert_allclose(forest.predict(z), ref, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.user_forest_cache
 def test_a_bundle_without_a_forest_builds_it_once_into_the_user_cache(tmp_path, monkeypatch):
     import shutil
 
