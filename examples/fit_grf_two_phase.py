@@ -15,7 +15,7 @@ Run (about ten seconds on two CPU cores)::
 
     python examples/fit_grf_two_phase.py --plot grf_fit_example.png
 
-Needs the ``sasview`` extra: ``pip install "sasview-grf-plugin[sasview]"``.
+Needs the ``sasview`` extra: ``pip install ".[sasview]"`` in a checkout of the source.
 """
 
 from __future__ import annotations

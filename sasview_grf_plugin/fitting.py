@@ -151,7 +151,7 @@ _PREDICTORS_LOCK = threading.Lock()
 
 def _predictor(bundle_or_case: str | os.PathLike) -> Any:
     """One predictor per bundle (and version of it) for the process: fits of many curves reuse its
-    boosters and, from the second curve on, its flat-forest engine."""
+    boosters and its flat-forest engine."""
     from .ml.predictor import load_predictor, shipped_bundles
 
     given = str(bundle_or_case)

@@ -61,3 +61,15 @@ def assert_spectrum_follows_gamma(cfg, a, backend, floor=1e-6, seeds=range(4), s
         assert abs(value / level - 1) < 5 / math.sqrt(m / 2)
     # Absolute level: E|F psi|^2 = dx^3 Gamma(q) (intensity normalization dx^3/N^3, E|F W|^2 = N^3).
     assert level == pytest.approx(cfg.voxel_size**3, rel=0.02)
+
+
+@pytest.fixture(autouse=True)
+def _forest_cache_in_tmp(request, tmp_path_factory, monkeypatch):
+    """Flat forests that tests build are cached in a temporary folder, never in the user's data folder
+    (tests marked ``user_forest_cache`` check the real location, under their own XDG_DATA_HOME)."""
+    if request.node.get_closest_marker("user_forest_cache"):
+        return
+    from sasview_grf_plugin.ml import forest
+
+    cache = tmp_path_factory.getbasetemp() / "forest-cache"
+    monkeypatch.setattr(forest, "forest_cache_dir", lambda: cache)

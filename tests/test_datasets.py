@@ -126,6 +126,7 @@ def test_incomplete_dataset_is_not_read(tmp_path):
     assert again.is_complete
 
 
+@pytest.mark.slow  # a generation process killed and resumed
 def test_sigkill_midway_then_resume_gives_identical_data(tmp_path):
     args = ["--grid-size", "64", "--case", "three_phase_high", "--split", "train", "--n", "300",
             "--chunk-size", "6", "--seed", "7", "--backend", "numpy", "--no-progress"]
@@ -152,6 +153,7 @@ def test_sigkill_midway_then_resume_gives_identical_data(tmp_path):
     assert_same_data(load_dataset(killed), fresh.read())
 
 
+@pytest.mark.slow  # starts a local Dask cluster
 def test_dask_local_cluster_gives_the_in_process_dataset(tmp_path):
     from dask.distributed import LocalCluster
 

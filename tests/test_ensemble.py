@@ -24,7 +24,13 @@ def porod_integral(q, f):
 
 # -- exact level cut and bands ------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("lo", "hi"), [(0.0, 0.02), (0.0, 0.3), (0.0, 0.5), (0.0, 0.9), (0.1, 0.3), (0.5, 0.98)])
+# One level cut and one band in the fast suite; the other fractions (about 3 s of quadrature each) under 'slow'.
+_SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize(("lo", "hi"), [pytest.param(0.0, 0.02, marks=_SLOW), (0.0, 0.3),
+                                        pytest.param(0.0, 0.5, marks=_SLOW), pytest.param(0.0, 0.9, marks=_SLOW),
+                                        (0.1, 0.3), pytest.param(0.5, 0.98, marks=_SLOW)])
 def test_levelcut_and_band_invariant_porod_and_plateau(lo, hi):
     f = lc.band_curve(Q_LOG, lo, hi)
     phi = hi - lo
@@ -50,6 +56,7 @@ def test_levelcut_babinet_and_two_thresholds_against_bivariate_normal():
         assert ci == pytest.approx(both - (hi - lo) ** 2, abs=2e-6), ri
 
 
+@pytest.mark.slow  # 24 simulated boxes
 def test_levelcut_equals_the_simulated_level_cut():
     # The simulator's own sigma = 0 two-phase structure, 24 boxes 16 a wide (a = 8 voxels), raw shells (no
     # Eq. 4 window): the mean per bin equals the exact curve within 4 standard errors of the mean, where

@@ -420,3 +420,26 @@ def test_sasview_discovers_the_standalone_files_without_the_package(tmp_path):
     assert {"grf_two_phase", "grf_three_phase"} <= set(out["plugins"]) and not out["loaded"]
     assert out["log"] is not None and "Traceback" not in out["log"]
     assert all(np.isfinite(out["y"])) and out["y"][0] > out["y"][-1] > 0
+
+
+def test_standalone_files_on_an_old_scipy_name_the_scipy_they_need(tmp_path, monkeypatch):
+    """SasView's own Python may have a SciPy without NdBSpline (< 1.12): one line naming the version needed."""
+    import importlib.util
+
+    import scipy
+    import scipy.interpolate
+
+    export_standalone(tmp_path)
+    monkeypatch.delattr(scipy.interpolate, "NdBSpline")
+    monkeypatch.setattr(scipy, "__version__", "1.11.4")
+    with_table = [name for name in STANDALONE_MODELS if "NdBSpline" in standalone_source(name)]
+    assert "grf_two_phase" in with_table and "grf_three_phase" in with_table
+    for name in with_table:  # the models that evaluate the ensemble table
+        spec = importlib.util.spec_from_file_location(f"standalone_{name}", tmp_path / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        with pytest.raises(ImportError) as info:
+            module._table()
+        message = str(info.value)
+        assert "SciPy 1.12 or newer" in message and "SciPy 1.11.4" in message and "\n" not in message
+        assert info.value.__cause__ is None and info.value.__suppress_context__

@@ -24,6 +24,21 @@ def trained(tmp_path_factory):
     return bundle, ds
 
 
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """A bundle on the same grid trained in seconds (its accuracy means nothing): for the tests of the
+    machinery (reloading, errors, refusals, the CLI), which need a bundle, not a good one."""
+    root = tmp_path_factory.mktemp("ml-small")
+    sizes = {"train": 160, "val": 80, "test": 80}
+    ds = {s: generate_dataset(root / s, "three_phase_high", s, config=CFG, n=n, chunk_size=80, seed=2,
+                              progress=False).read() for s, n in sizes.items()}
+    settings = settings_for("compact", num_boost_round=10, early_stopping_rounds=5, nthread=1)
+    settings.params = {**settings.params, "max_depth": 4}
+    bundle = train_bundle(root / "bundle", ds["train"], ds["val"], ds["test"], settings, log=lambda m: None)
+    return bundle, ds
+
+
+@pytest.mark.slow  # trains a bundle for minutes
 def test_boosters_beat_the_trivial_predictor_by_far(trained):
     bundle, ds = trained
     card = json.loads((bundle / "card.json").read_text())
@@ -39,8 +54,8 @@ def test_boosters_beat_the_trivial_predictor_by_far(trained):
     np.testing.assert_allclose(card["scaler"]["mean"], logx.mean(0), rtol=1e-10)
 
 
-def test_reloaded_bundle_predicts_identically(trained, tmp_path):
-    bundle, ds = trained
+def test_reloaded_bundle_predicts_identically(small, tmp_path):
+    bundle, ds = small
     first = load_predictor(bundle).predict_normalized(ds["test"].noisy[:50])
     copy = shutil.copytree(bundle, tmp_path / "copy")
     again = load_predictor(copy).predict_normalized(ds["test"].noisy[:50])
@@ -49,6 +64,7 @@ def test_reloaded_bundle_predicts_identically(trained, tmp_path):
         np.testing.assert_array_equal(first.lower[out], again.lower[out])
 
 
+@pytest.mark.slow  # trains a bundle for minutes
 def test_interval_coverage_is_nominal_on_held_out_data(trained):
     # Conformal calibration on the validation split gives coverage >= 0.9 in expectation and at most
     # 0.9 + 1/(n_val + 1); on 400 test curves the sampling sd is sqrt(0.09/400) = 0.015: allow 4 sd.
@@ -58,6 +74,7 @@ def test_interval_coverage_is_nominal_on_held_out_data(trained):
         assert abs(card["metrics"][out]["test"]["coverage"] - 0.9) < 0.06, out
 
 
+@pytest.mark.slow  # trains a bundle for minutes
 def test_predict_from_raw_curves_on_another_grid_and_unit(trained):
     bundle, _ = trained
     pred = load_predictor(bundle)
@@ -86,20 +103,20 @@ def test_predict_from_raw_curves_on_another_grid_and_unit(trained):
         (np.linspace(0.3, 3.2, 50), np.ones(50), "furlongs", "unknown q unit"),
     ],
 )
-def test_bad_curves_get_clear_errors(trained, q, intensity, unit, message):
+def test_bad_curves_get_clear_errors(small, q, intensity, unit, message):
     with pytest.raises(ValueError, match=message):
-        load_predictor(trained[0]).predict(q, intensity, q_unit=unit)
+        load_predictor(small[0]).predict(q, intensity, q_unit=unit)
 
 
-def test_corrupt_or_edited_bundles_are_refused(trained, tmp_path):
-    bundle = shutil.copytree(trained[0], tmp_path / "b")
+def test_corrupt_or_edited_bundles_are_refused(small, tmp_path):
+    bundle = shutil.copytree(small[0], tmp_path / "b")
     booster = bundle / "porosity.ubj.gz"
     raw = bytearray(booster.read_bytes())
     raw[len(raw) // 2] ^= 0xFF
     booster.write_bytes(bytes(raw))
     with pytest.raises(BundleError, match="does not match its checksum"):
         read_bundle(bundle)
-    bundle = shutil.copytree(trained[0], tmp_path / "c")
+    bundle = shutil.copytree(small[0], tmp_path / "c")
     card = json.loads((bundle / "card.json").read_text())
     card["parameter_ranges"]["a"] = [0.1, 100.0]
     (bundle / "card.json").write_text(json.dumps(card))
@@ -108,7 +125,7 @@ def test_corrupt_or_edited_bundles_are_refused(trained, tmp_path):
     (bundle / "card.json").write_text("{not json")
     with pytest.raises(BundleError, match="not valid JSON"):
         read_bundle(bundle)
-    bundle = shutil.copytree(trained[0], tmp_path / "d")
+    bundle = shutil.copytree(small[0], tmp_path / "d")
     (bundle / "a.interval.ubj.gz").unlink()
     with pytest.raises(BundleError, match="a.interval.ubj.gz is missing"):
         read_bundle(bundle)
@@ -116,30 +133,31 @@ def test_corrupt_or_edited_bundles_are_refused(trained, tmp_path):
         load_predictor(tmp_path / "nothing-here")
 
 
-def test_a_bundle_for_another_q_grid_refuses_model_grid_curves(trained):
+def test_a_bundle_for_another_q_grid_refuses_model_grid_curves(small):
     # Curves on a 500-point grid handed to a 120-point model as "already normalized on the model grid".
-    pred = load_predictor(trained[0])
+    pred = load_predictor(small[0])
     with pytest.raises(ValueError, match="curves have 500 points, the model expects 120"):
         pred.predict_normalized(np.ones((1, 500)))
 
 
-def test_cli_predict_reads_a_csv_with_its_q_unit(trained, tmp_path, capsys):
+def test_cli_predict_reads_a_csv_with_its_q_unit(small, tmp_path, capsys):
     from sasview_grf_plugin.cli import main
 
     q_nm = np.linspace(0.3, 3.2, 200)
     curve = simulate_curve(CFG.replace(q_min=0.3, q_max=3.2, n_q=200), 1.2, 0.6, 0.2, seed=5)
     data = tmp_path / "m.csv"
     np.savetxt(data, np.column_stack([q_nm / 10, curve, 0.02 * curve]), delimiter=",")
-    assert main(["predict", str(data), "--bundle", str(trained[0])]) == 2
+    assert main(["predict", str(data), "--bundle", str(small[0])]) == 2
     assert "carry no q unit" in capsys.readouterr().err
     out_json = tmp_path / "p.json"
-    assert main(["predict", str(data), "--bundle", str(trained[0]), "--q-unit", "1/A", "--json",
+    assert main(["predict", str(data), "--bundle", str(small[0]), "--q-unit", "1/A", "--json",
                  str(out_json)]) == 0
     rows = json.loads(out_json.read_text())
     assert set(rows[0]["values"]) == {"a", "porosity", "layer_fraction"}
     assert "porosity" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # trains a bundle for minutes
 def test_training_on_a_dask_cluster_with_xgboost_dask(trained, tmp_path):
     from dask.distributed import Client, LocalCluster
 
@@ -161,3 +179,16 @@ def test_training_on_a_dask_cluster_with_xgboost_dask(trained, tmp_path):
         trivial = np.mean((ds["test"].__dict__[out] - ds["train"].__dict__[out].mean()) ** 2)
         assert card["metrics"][out]["test"]["mse"] < 0.5 * trivial, out
     assert load_predictor(bundle).predict_normalized(ds["test"].noisy[:3]).values["a"].shape == (3,)
+
+
+def test_conformal_margin_is_the_cqr_quantile_and_never_narrows():
+    from sasview_grf_plugin.ml.training import conformal_margin
+
+    y = np.arange(10.0)
+    # Scores y - hi = 1..10 for a zero-width interval at y - i - 1: the ceil(11 * 0.9) = 10th smallest is 10.
+    raw = np.column_stack([y - np.arange(1, 11), y - np.arange(1, 11)])
+    assert conformal_margin(raw, y, 0.9) == 10.0
+    assert conformal_margin(raw, y, 0.5) == 6.0
+    # Intervals far wider than the data: the quantile is negative, the margin 0 (the card refuses < 0).
+    wide = np.column_stack([y - 5, y + 5])
+    assert conformal_margin(wide, y, 0.9) == 0.0

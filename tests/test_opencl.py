@@ -29,14 +29,15 @@ pytestmark = pytest.mark.opencl
 
 
 def _opencl_or_skip():
-    pytest.importorskip("pyopencl", reason="pyopencl is not installed (pip install 'sasview-grf-plugin[opencl]')")
-    pytest.importorskip("pyvkfft.opencl", reason="pyvkfft is not installed (pip install 'sasview-grf-plugin[opencl]')")
+    hint = "the 'opencl' extra: VKFFT_BACKEND=opencl pip install '.[opencl]', see the README"
+    pytest.importorskip("pyopencl", reason=f"pyopencl is not installed ({hint})")
+    pytest.importorskip("pyvkfft.opencl", reason=f"pyvkfft is not installed ({hint})")
     from sasview_grf_plugin.simulator.opencl import OpenCLBackend, list_devices
 
     try:
         devices = list_devices()
     except RuntimeError as exc:
-        pytest.skip(f"no OpenCL platform or device: {exc}")
+        pytest.skip(f"no OpenCL platform or device (Debian/Ubuntu: apt-get install pocl-opencl-icd): {exc}")
     pocl = [d for d in devices if "portable computing language" in d.platform.name.lower()]
     return OpenCLBackend.for_device(pocl[0] if pocl else None)
 
@@ -216,7 +217,8 @@ def test_missing_pyopencl_or_platform_says_what_to_install(ocl, monkeypatch):
         raise pyopencl.LogicError("clGetPlatformIDs failed: PLATFORM_NOT_FOUND_KHR")
 
     monkeypatch.setattr(pyopencl, "get_platforms", no_platform)
-    with pytest.raises(RuntimeError, match=r"no OpenCL platform found .*pip install \"sasview-grf-plugin\[opencl\]\""):
+    hint = r"no OpenCL platform found .*VKFFT_BACKEND=opencl pip install '\.\[opencl\]'.*apt-get install pocl"
+    with pytest.raises(RuntimeError, match=hint):
         opencl.OpenCLBackend()
     assert opencl.auto_device() is None
     monkeypatch.setitem(sys.modules, "pyopencl", None)

@@ -134,6 +134,6 @@ def test_cupy_request_without_cuda_says_what_to_do():
 
     if "cupy" in available_backends():
         pytest.skip("a CUDA device is present")
-    with pytest.raises(RuntimeError, match="pip install 'sasview-grf-plugin\\[gpu\\]'"):
+    with pytest.raises(RuntimeError, match=r"install the 'gpu' extra \(from a checkout: pip install '\.\[gpu\]'\)"):
         get_backend("cupy")
     assert get_backend("auto").name == "numpy"

@@ -191,7 +191,14 @@ class EnsembleTable:
     """
 
     def __init__(self, path: str | os.PathLike | None = None, require_card: bool | None = None) -> None:
-        from scipy.interpolate import BSpline, NdBSpline
+        try:
+            from scipy.interpolate import BSpline, NdBSpline
+        except ImportError:
+            # Standalone model files run in SasView's own Python, whose SciPy may predate NdBSpline.
+            import scipy
+
+            raise ImportError(f"the GRF ensemble models need SciPy 1.12 or newer (scipy.interpolate.NdBSpline); "
+                              f"this Python has SciPy {scipy.__version__}: upgrade SciPy") from None
         from scipy.special import ndtri
 
         self.path = Path(path) if path is not None else default_table_path()

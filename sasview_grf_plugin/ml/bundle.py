@@ -433,16 +433,18 @@ def _inflate(f: Path, raw: bytes, meta: dict[str, Any]) -> bytes:
     return bytes(out)
 
 
-def read_bundle(path: str | os.PathLike) -> Bundle:
+def read_bundle(path: str | os.PathLike, boosters: bool = True) -> Bundle:
     """Load and verify a bundle directory; raise :class:`BundleError` naming the problem.
 
     Parameters
     ----------
     path
         The bundle directory (its ``card.json`` and the booster files it names).
+    boosters
+        False: verify the card and that every file it names is there with its recorded size, but do not
+        read, check or load the boosters (the returned bundle has none; its ``card["integrity"]`` names
+        them, e.g. for a prebuilt forest). Saves importing XGBoost and inflating the files.
     """
-    import xgboost as xgb
-
     path = Path(path)
     card_file = path / "card.json"
     if not card_file.is_file():
@@ -459,10 +461,17 @@ def read_bundle(path: str | os.PathLike) -> Bundle:
     # All names first: nothing is opened before every path is known to stay inside the bundle.
     targets = {name: _inside(path, name) for name in card["files"]}
     kinds: dict[str, dict[str, Any]] = {k: {} for k in BOOSTER_KINDS}
+    if boosters:
+        import xgboost as xgb
     for name, meta in card["files"].items():
         f = targets[name]
         if not f.is_file():
             raise BundleError(f"{path}: booster file {name} is missing")
+        if not boosters:
+            if f.stat().st_size != meta["bytes"]:
+                raise BundleError(f"{f} has {f.stat().st_size} bytes but card.json records {meta['bytes']}: the "
+                                  "file is corrupt or was replaced")
+            continue
         raw = _read_file(f, meta)
         plain = _inflate(f, raw, meta) if name.endswith(".gz") else raw
         booster = xgb.Booster()
@@ -473,7 +482,7 @@ def read_bundle(path: str | os.PathLike) -> Bundle:
         kinds[meta["kind"]][meta["output"]] = booster
     paper = card.get("family", "paper") == "paper"
     scaler = None
-    if paper:
+    if paper and boosters:
         for out in card["outputs"]:
             if out not in kinds["point"] or out not in kinds["interval"]:
                 raise BundleError(f"{path}: no booster files for output {out!r}")

@@ -16,21 +16,45 @@ every sample reaches the same leaf in every tree: a sample goes left when ``x < 
 (XGBoost adds in float32), so values agree to float32 rounding (about 1e-6 relative). Only what the
 bundles use is supported (``gbtree``, numerical splits, scalar leaves, identity-link objectives);
 anything else is refused with a ``ValueError`` naming it, and callers fall back to XGBoost.
+
+Flattening reads every booster's JSON model (seconds for the measured family's 15,000 trees), so a built
+forest is stored as a ``.npz`` file (:meth:`FlatForest.save`, :meth:`FlatForest.load`): the shipped
+measured bundles carry one (``forest.npz``) and other bundles get one in the user's data folder. The
+file is untrusted input, checked like a bundle: no pickles, a cap on its inflated size, the key (the
+bundle card's digest) it was built for, dtypes, shapes, every index in range, walks that end in leaves,
+and its own predictions at the probe rows against the XGBoost values recorded when it was built.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-__all__ = ["FlatForest", "IDENTITY_OBJECTIVES"]
+__all__ = ["FlatForest", "IDENTITY_OBJECTIVES", "FOREST_FILE", "FOREST_FILE_VERSION", "MAX_FOREST_BYTES",
+           "forest_cache_dir", "find_forest", "cache_forest"]
 
 # Objectives whose prediction is the raw sum of leaves plus the intercept.
 IDENTITY_OBJECTIVES = ("reg:squarederror", "reg:quantileerror", "reg:absoluteerror", "reg:pseudohubererror")
+FOREST_FILE_VERSION = 1
+#: A bundle's prebuilt flat forest (not named in its card: keyed by the card's digest instead).
+FOREST_FILE = "forest.npz"
+# Cap on a forest file's inflated arrays (the measured family's largest is 60 MB) and on its inflation ratio.
+MAX_FOREST_BYTES = 2 * 2**30
+_MAX_INFLATE_RATIO = 50
+# Deeper walks than this are refused when a file is loaded (a cycle of children never reaches a leaf).
+_MAX_DEPTH = 64
+# name -> dtype of the arrays in a forest file; "key" and "version" are 0-d.
+_FILE_ARRAYS = {"feature": np.int32, "threshold": np.float32, "children": np.int32, "default_left": np.bool_,
+                "roots": np.int32, "starts": np.int64, "intercept": np.float64, "origin": np.int32,
+                "n_features": np.int64, "probe_x": np.float32, "probe_y": np.float64}
 
 
 def _base_scores(text: str | float, n: int) -> np.ndarray:
@@ -138,6 +162,106 @@ class FlatForest:
                    intercept=np.asarray(intercepts, dtype=np.float64), depth=depth, n_features=int(n_features),
                    origin=np.array([(r[1], r[2]) for r in per_tree], dtype=np.int64))
 
+    def save(self, path: str | os.PathLike, key: str, probe_x: np.ndarray, probe_y: np.ndarray) -> None:
+        """Write the forest to ``path`` (``.npz``), atomically: readers see the old file or the whole new one.
+
+        Parameters
+        ----------
+        path
+            Target file; its folder must exist.
+        key
+            What the forest was built from (a bundle card's digest); :meth:`load` refuses another key.
+        probe_x, probe_y
+            A few feature rows and the reference (XGBoost) predictions at them, shape (k, n_outputs);
+            :meth:`load` checks the stored forest against them.
+        """
+        path = os.fspath(path)
+        arrays = {"feature": self.feature, "threshold": self.threshold, "children": self.children,
+                  "default_left": self.default_left, "roots": self.roots, "starts": self.starts,
+                  "intercept": self.intercept, "origin": self.origin, "n_features": np.int64(self.n_features),
+                  "probe_x": probe_x, "probe_y": probe_y}
+        arrays = {k: np.asarray(v, dtype=_FILE_ARRAYS[k]) for k, v in arrays.items()}
+        fd, tmp = tempfile.mkstemp(prefix=".forest-", suffix=".npz.tmp", dir=os.path.dirname(path) or ".")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez_compressed(f, key=np.str_(key), version=np.int64(FOREST_FILE_VERSION), **arrays)
+            os.chmod(tmp, 0o644)  # mkstemp makes it private; shipped with a package, it must be readable by all
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, key: str) -> FlatForest:
+        """Read and check a forest file written by :meth:`save` for ``key``; ``ValueError`` names any problem."""
+        path = os.fspath(path)
+        try:
+            size = os.path.getsize(path)
+            with zipfile.ZipFile(path) as z:
+                inflated = sum(i.file_size for i in z.infolist())
+            if inflated > min(MAX_FOREST_BYTES, _MAX_INFLATE_RATIO * size + 2**20):
+                raise ValueError(f"{path} inflates to {inflated} bytes, more than a forest file may "
+                                 f"({_MAX_INFLATE_RATIO}x its size, at most {MAX_FOREST_BYTES} bytes)")
+            with np.load(path, allow_pickle=False) as d:
+                names = set(d.files)
+                missing = ({"key", "version"} | set(_FILE_ARRAYS)) - names
+                if missing:
+                    raise ValueError(f"{path} is not a forest file (missing {', '.join(sorted(missing))})")
+                if int(d["version"]) != FOREST_FILE_VERSION or d["key"].shape != ():
+                    raise ValueError(f"{path} has forest file version {d['version']}; this package reads "
+                                     f"version {FOREST_FILE_VERSION}")
+                if str(d["key"]) != key:
+                    raise ValueError(f"{path} was built for another bundle (key {str(d['key'])[:12]}..., "
+                                     f"expected {key[:12]}...)")
+                a = {k: d[k] for k in _FILE_ARRAYS}
+        except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+            raise ValueError(f"{path} is not a readable forest file ({exc})") from None
+        for k, dtype in _FILE_ARRAYS.items():
+            if a[k].dtype != np.dtype(dtype):
+                raise ValueError(f"{path}: {k} has dtype {a[k].dtype}, expected {np.dtype(dtype)}")
+        n, t = a["feature"].size, a["roots"].size
+        o, nf = a["intercept"].size, int(a["n_features"]) if a["n_features"].size == 1 else -1
+        k = a["probe_x"].shape[0] if a["probe_x"].ndim else -1
+        shapes = {"feature": (n,), "threshold": (n,), "children": (n, 2), "default_left": (n,), "roots": (t,),
+                  "starts": (o + 1,), "intercept": (o,), "origin": (t, 2), "n_features": (),
+                  "probe_x": (k, nf), "probe_y": (k, o)}
+        for k, shape in shapes.items():
+            if a[k].shape != shape:
+                raise ValueError(f"{path}: {k} has shape {a[k].shape}, expected {shape}")
+        if n == 0 or t == 0 or nf < 1:
+            raise ValueError(f"{path} holds no trees")
+        own = np.arange(n)
+        leaf = a["children"][:, 0] == own
+        if not (np.all((a["children"] >= 0) & (a["children"] < n)) and np.all(a["children"][leaf, 1] == own[leaf])
+                and np.all((a["roots"] >= 0) & (a["roots"] < n))):
+            raise ValueError(f"{path}: a child or root index lies outside the {n} nodes")
+        if not np.all((a["feature"] >= 0) & (a["feature"] < nf)):
+            raise ValueError(f"{path}: a split uses a feature outside 0-{nf - 1}")
+        starts = a["starts"]
+        if starts[0] != 0 or starts[-1] != t or np.any(np.diff(starts) < 0):
+            raise ValueError(f"{path}: the output ranges of the trees are not ordered from 0 to {t}")
+        children = a["children"].astype(np.intp)
+        # Trees: no node is reached twice (two parents, or a root that is also a child), so every walk
+        # from a root is a path of distinct nodes and the level-by-level walk below visits each node once.
+        parents = np.bincount(np.concatenate([children[~leaf].ravel(), a["roots"]]), minlength=n)
+        if parents.max() > 1:
+            raise ValueError(f"{path}: node {int(np.argmax(parents))} has two parents (the nodes do not form trees)")
+        depth, frontier = 0, a["roots"][~leaf[a["roots"]]].astype(np.intp)
+        while frontier.size:
+            if depth == _MAX_DEPTH:
+                raise ValueError(f"{path}: a walk does not reach a leaf within {_MAX_DEPTH} levels")
+            depth += 1
+            frontier = children[frontier].ravel()
+            frontier = frontier[~leaf[frontier]]
+        forest = cls(feature=a["feature"].astype(np.intp), threshold=a["threshold"], children=children,
+                     default_left=a["default_left"], roots=a["roots"].astype(np.intp), starts=starts.astype(np.intp),
+                     intercept=a["intercept"], depth=depth, n_features=nf, origin=a["origin"].astype(np.int64))
+        ref = a["probe_y"]
+        if ref.size and not np.all(np.abs(forest.predict(a["probe_x"]) - ref) <= 1e-4 * np.maximum(1.0, np.abs(ref))):
+            raise ValueError(f"{path}: the forest's predictions differ from the reference values stored with it")
+        return forest
+
     @property
     def n_outputs(self) -> int:
         return self.intercept.size
@@ -191,3 +315,37 @@ class FlatForest:
                 values = self.threshold.take(self.leaves(x[lo:lo + block], outputs)).astype(np.float64)
                 sums[lo:lo + block, nonempty] = np.add.reduceat(values, starts[:-1][nonempty], axis=1)
         return sums + self.intercept[first:last]
+
+
+def forest_cache_dir() -> Path:
+    """Where forests of bundles without a ``forest.npz`` are kept: ``<user data folder>/cache/forests``."""
+    from ..userdata import user_data_dir
+
+    return user_data_dir() / "cache" / "forests"
+
+
+def find_forest(bundle_dir: str | os.PathLike, key: str, n_features: int, n_outputs: int) -> FlatForest | None:
+    """The stored forest of a bundle: its ``forest.npz``, else the user's cache; None if neither fits.
+
+    ``key`` is the bundle card's digest; a file for another key, a damaged file or one of another shape
+    is passed over (the caller builds the forest anew).
+    """
+    for f in (Path(bundle_dir) / FOREST_FILE, forest_cache_dir() / f"{key}.npz"):
+        if f.is_file():
+            try:
+                forest = FlatForest.load(f, key)
+            except ValueError:
+                continue
+            if forest.n_features == n_features and forest.n_outputs == n_outputs:
+                return forest
+    return None
+
+
+def cache_forest(forest: FlatForest, key: str, probe_x: np.ndarray, probe_y: np.ndarray) -> None:
+    """Keep a freshly built forest in the user's cache for the next process (silently skipped if not writable)."""
+    try:
+        cache = forest_cache_dir()
+        cache.mkdir(parents=True, exist_ok=True)
+        forest.save(cache / f"{key}.npz", key, probe_x, probe_y)
+    except OSError:
+        pass

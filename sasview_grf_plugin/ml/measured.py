@@ -31,11 +31,12 @@ from typing import Any
 import numpy as np
 
 from .bundle import Bundle, BundleError, read_bundle
+from .forest import FOREST_FILE, FlatForest, cache_forest, find_forest
 from .measured_data import A_RANGE, MEASURED_CASES, Q_LIMITS, WINDOW_RULE, model_curve
 from .window_features import LogGrid, log_bins, slope_features
 
 __all__ = ["MeasuredPredictor", "MeasuredPrediction", "load_measured", "measured_root", "CASE_CHOICES",
-           "STATED_A_RANGE", "KAPPA"]
+           "STATED_A_RANGE", "KAPPA", "build_forest", "write_forests"]
 
 #: The length scales the family is stated for (trained on A_RANGE, a little wider).
 STATED_A_RANGE = (8.0, 500.0)
@@ -59,6 +60,45 @@ POLISH_EVALUATIONS = 25
 # curves, three_phase_low loses 10-15 % of its detections to this rule (thin layers within the model error),
 # three_phase_high none (benchmarks/study_auto_case.py, docs/measured-family.md).
 THREE_PHASE_GAIN = {True: 5.0, False: 2.5}
+
+
+def _xgboost_all(bundle: Bundle, z: np.ndarray) -> np.ndarray:
+    """XGBoost's values of every booster of a (loaded) bundle: points, then (lower, upper) per output."""
+    outs = bundle.outputs
+    cols = [bundle.boosters[o].inplace_predict(z, validate_features=False).reshape(z.shape[0], 1) for o in outs]
+    cols += [bundle.interval_boosters[o].inplace_predict(z, validate_features=False).reshape(z.shape[0], 2)
+             for o in outs]
+    return np.concatenate(cols, axis=1).astype(np.float64)
+
+
+def build_forest(bundle: Bundle) -> tuple[FlatForest, np.ndarray, np.ndarray]:
+    """A loaded bundle's boosters as one :class:`~.forest.FlatForest`, checked against XGBoost.
+
+    Returns the forest, its three probe rows (the feature envelope's low and high ends, all missing)
+    and XGBoost's values there; ``ValueError`` if the forest engine cannot evaluate these boosters.
+    """
+    outs = bundle.outputs
+    forest = FlatForest.from_boosters([bundle.boosters[o] for o in outs] + [bundle.interval_boosters[o] for o in outs])
+    s = bundle.scaler
+    z = np.stack([s.low, s.high, np.full_like(s.low, np.nan)]).astype(np.float32)
+    ref = _xgboost_all(bundle, z)
+    if not np.all(np.abs(forest.predict(z) - ref) <= 1e-4 * np.maximum(1.0, np.abs(ref))):
+        raise ValueError(f"{bundle.path}: the flat forest's values differ from XGBoost's")
+    return forest, z, ref
+
+
+def write_forests(root: str | os.PathLike) -> list[Path]:
+    """Build each bundle's flat forest under a measured-family ``root`` and write it as its ``forest.npz``.
+
+    Run after the bundles are final (a card written later changes the digest the file is keyed by).
+    """
+    written = []
+    for card in sorted(Path(root).glob("*/card.json")):
+        bundle = read_bundle(card.parent)
+        forest, z, ref = build_forest(bundle)
+        forest.save(card.parent / FOREST_FILE, bundle.card["integrity"], z, ref)
+        written.append(card.parent / FOREST_FILE)
+    return written
 
 
 def measured_root() -> Path:
@@ -145,25 +185,51 @@ def _check_curve(q: Any, intensity: Any, di: Any, dq: Any = None,
 
 
 class _Stage:
-    """One verified bundle of the family, evaluated by XGBoost (NaN = missing feature)."""
+    """One verified bundle of the family, evaluated by its flat forest (NaN = missing feature).
 
-    def __init__(self, bundle: Bundle) -> None:
+    The forest comes ready-made: from the bundle's own ``forest.npz`` (shipped bundles), else from the
+    user's cache (:func:`~.forest.forest_cache_dir`), else it is built from the boosters once and cached there.
+    XGBoost (the boosters) is loaded only to build a forest, or where the forest engine cannot evaluate
+    a bundle; predictions never wait for a build.
+    """
+
+    def __init__(self, path: Path) -> None:
+        bundle = read_bundle(path, boosters=False)
         card = bundle.card
         if card.get("family") != "measured":
             raise BundleError(f"{bundle.path} is not a bundle of the measured family")
         self.bundle = bundle
         self.card = card
         self.grid = LogGrid.from_dict(card["q"])
-        if self.grid.n_features != bundle.scaler.low.size:
+        if bundle.scaler is None or self.grid.n_features != bundle.scaler.low.size:
             raise BundleError(f"{bundle.path}: the feature envelope does not match the feature grid")
         self.outputs = list(card["outputs"])
         self.ranges = {k: tuple(float(x) for x in v) for k, v in card["parameter_ranges"].items()}
         self.level = float(card.get("interval_level", 0.9))
         self.intervals = card["intervals"]
         self.domain = card.get("domain", {})
-        self._forest: Any = None
-        self._forest_failed = False
-        self.curves_seen = 0  # set by the predictor: the flat forest pays off from the second curve on
+        self._full: Bundle | None = None
+        self.forest = self._load_forest()
+
+    def boosters(self) -> Bundle:
+        """The bundle with its boosters (read, checked and loaded on first use)."""
+        if self._full is None:
+            full = read_bundle(self.bundle.path)
+            if full.card["integrity"] != self.card["integrity"]:
+                raise BundleError(f"{self.bundle.path} changed while it was in use; load it again")
+            self._full = full
+        return self._full
+
+    def _load_forest(self) -> FlatForest | None:
+        key = self.card["integrity"]
+        forest = find_forest(self.bundle.path, key, self.grid.n_features, 3 * len(self.outputs))
+        if forest is None:
+            try:
+                forest, z, ref = build_forest(self.boosters())
+            except ValueError:
+                return None  # boosters the forest engine cannot evaluate: XGBoost evaluates every call
+            cache_forest(forest, key, z, ref)
+        return forest
 
     def features(self, x: np.ndarray, i: np.ndarray) -> np.ndarray:
         return slope_features(log_bins(x, i, self.grid), self.grid)
@@ -177,34 +243,11 @@ class _Stage:
         return float(np.sum(out & seen) / np.sum(seen))
 
     def _xgboost_all(self, z: np.ndarray) -> np.ndarray:
-        cols = [self.bundle.boosters[o].inplace_predict(z, validate_features=False).reshape(z.shape[0], 1)
-                for o in self.outputs]
-        cols += [self.bundle.interval_boosters[o].inplace_predict(z, validate_features=False).reshape(z.shape[0], 2)
-                 for o in self.outputs]
-        return np.concatenate(cols, axis=1).astype(np.float64)
-
-    def _flat(self) -> Any:
-        """All boosters as one :class:`~.forest.FlatForest` (built on the second call, checked against XGBoost)."""
-        if self._forest is None and not self._forest_failed:
-            from .forest import FlatForest
-
-            try:
-                forest = FlatForest.from_boosters(
-                    [self.bundle.boosters[o] for o in self.outputs] +
-                    [self.bundle.interval_boosters[o] for o in self.outputs])
-                s = self.bundle.scaler
-                z = np.stack([s.low, s.high, np.full_like(s.low, np.nan)]).astype(np.float32)
-                ref = self._xgboost_all(z)
-                if not np.all(np.abs(forest.predict(z) - ref) <= 1e-4 * np.maximum(1.0, np.abs(ref))):
-                    raise ValueError("its values differ from XGBoost's")
-                self._forest = forest
-            except ValueError:
-                self._forest_failed = True  # XGBoost evaluates every call instead
-        return self._forest
+        return _xgboost_all(self.boosters(), z)
 
     def raw(self, z: np.ndarray, point_only: str | None = None) -> dict[str, Any]:
         """Point predictions and raw (lower, upper) quantiles per output, for one curve's features (1, m)."""
-        forest = self._flat() if self.curves_seen > 1 else None
+        forest = self.forest
         k = len(self.outputs)
         if forest is not None and point_only is not None:
             # Only this output's trees: the forest sums each output's trees separately.
@@ -213,8 +256,8 @@ class _Stage:
         if forest is not None:
             row = forest.predict(z)[0]
         elif point_only is not None:
-            v = float(self.bundle.boosters[point_only].inplace_predict(z, validate_features=False).ravel()[0])
-            return {"point": {point_only: v}}
+            booster = self.boosters().boosters[point_only]
+            return {"point": {point_only: float(booster.inplace_predict(z, validate_features=False).ravel()[0])}}
         else:
             row = self._xgboost_all(z)[0]
         out = {"point": {o: float(row[j]) for j, o in enumerate(self.outputs)},
@@ -240,10 +283,16 @@ class MeasuredPredictor:
         if not (root / "stage1" / "card.json").is_file():
             raise BundleError(f"{root} holds no measured-family bundles (stage1/card.json not found)")
         self.root = root
-        self.stage1 = _Stage(read_bundle(root / "stage1"))
-        self.cases = {c: _Stage(read_bundle(root / c)) for c in MEASURED_CASES if (root / c / "card.json").is_file()}
+        self.stage1 = _Stage(root / "stage1")
+        self.cases = {c: _Stage(root / c) for c in MEASURED_CASES if (root / c / "card.json").is_file()}
         if not self.cases:
             raise BundleError(f"{root} holds no case bundles of the measured family")
+        # Everything a prediction needs is loaded here, so that the first prediction costs what later ones do.
+        from scipy.optimize import least_squares  # noqa: F401  (the polish of case="auto")
+
+        from ..ensemble.table import load_table
+
+        load_table()
 
     # -- steps --------------------------------------------------------------------------------------
     def coarse_a(self, q: np.ndarray, i: np.ndarray) -> float:
@@ -431,9 +480,6 @@ class MeasuredPredictor:
         if i.max() > 1e100 or i.min() < 1e-100:
             raise ValueError(f"the intensities span {i.min() * unit:.3g}-{i.max() * unit:.3g}, more than 200 decades: "
                              "not a scattering curve (check the file's columns)")
-        # A predictor used for one curve (the CLI) never pays for building the flat forests.
-        for stage in (self.stage1, *self.cases.values()):
-            stage.curves_seen += 1
         lo, hi = max(q[0], Q_LIMITS[0]), min(q[-1], Q_LIMITS[1])
         factor = hi / lo if hi > lo else 0.0
         if factor < WINDOW_RULE["min_factor"]:

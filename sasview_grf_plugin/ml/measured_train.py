@@ -266,7 +266,7 @@ def calibrate_family(work: str | os.PathLike, out: str | os.PathLike, cases: tup
     is the ``misfit_quantile`` quantile of the self-check misfit of the same in-domain curves.
     """
     from .bundle import read_bundle, write_bundle
-    from .measured import KAPPA, OUTSIDE_TOLERANCE, MeasuredPredictor
+    from .measured import KAPPA, OUTSIDE_TOLERANCE, MeasuredPredictor, write_forests
 
     out = Path(out)
     predictor = MeasuredPredictor(out)  # calibrating one case leaves the others' boosters as they are
@@ -304,6 +304,9 @@ def calibrate_family(work: str | os.PathLike, out: str | os.PathLike, cases: tup
                           "outside_tolerance": OUTSIDE_TOLERANCE}
         log(f"{c}: self-check threshold {card['domain']['threshold']:.4g}")
         write_bundle(out / c, card, bundle.boosters, bundle.interval_boosters)
+    # The cards are final now: each bundle gets its prebuilt flat forest, keyed by the card's digest.
+    for f in write_forests(out):
+        log(f"wrote {f}")
 
 
 def slim_family(work: str | os.PathLike, out: str | os.PathLike, rounds: dict[str, int] | None = None,

@@ -129,7 +129,12 @@ def train_bundle(out: str | os.PathLike, train: Dataset, val: Dataset, test: Dat
     splits = {"train": train, "val": val, **({"test": test} if test is not None else {})}
     splits = {k: v if isinstance(v.noisy, np.ndarray) else _in_memory(v) for k, v in splits.items()}
     card["metrics"] = evaluate_predictions(predictor, splits)
-    return write_bundle(out, card, boosters, intervals)
+    path = write_bundle(out, card, boosters, intervals)
+    # The prebuilt flat forest, keyed by the final card's digest: predictions never wait for its build.
+    from .predictor import write_forest
+
+    write_forest(path)
+    return path
 
 
 def _in_memory(ds: Dataset) -> Dataset:

@@ -20,10 +20,10 @@ from ..datasets.noise import normalize
 from ..loaders import unit_factor
 from .bundle import Bundle, BundleError, read_bundle
 from .features import log_features
-from .forest import FlatForest
+from .forest import FOREST_FILE, FlatForest, cache_forest, find_forest
 
 __all__ = ["Predictor", "Prediction", "load_predictor", "resolve_bundle", "shipped_bundles", "ENGINES",
-           "FLAT_MAX_CURVES"]
+           "FLAT_MAX_CURVES", "write_forest"]
 # A curve is outside the domain when more than this fraction of its features leave the training envelope.
 OUTSIDE_TOLERANCE = 0.05
 ENGINES = ("auto", "flat", "xgboost")
@@ -69,9 +69,10 @@ class Predictor:
 
     ``engine`` chooses how the boosters are evaluated: ``"xgboost"`` always calls XGBoost's
     ``inplace_predict``; ``"flat"`` always uses :class:`~sasview_grf_plugin.ml.forest.FlatForest`
-    (built now, 0.2-1.2 s); ``"auto"`` uses XGBoost for batches of more than ``FLAT_MAX_CURVES``
-    curves and for the first small call, and the flat forest for small calls from the second on
-    (built then), so that a predictor used once never pays for the build. Both engines give the
+    (loaded with the bundle when stored, else built now, 0.2-1.3 s); ``"auto"`` uses XGBoost for batches
+    of more than ``FLAT_MAX_CURVES`` curves, and the flat forest for small calls: from the first when the
+    bundle has a stored forest (its ``forest.npz``, or the user's cache), else from the second (built then
+    and cached), so that a predictor used once never pays for a build. Both engines give the
     same values to float32 rounding (checked when the flat forest is built).
     """
 
@@ -92,6 +93,9 @@ class Predictor:
         self._forest_failed = False
         self._small_calls = 0
         self._lock = threading.Lock()
+        if engine != "xgboost":
+            # A stored forest (the bundle's forest.npz, or the user's cache) is used from the first call on.
+            self._forest = find_forest(bundle.path, card["integrity"], self.scaler.low.size, 3 * len(self.outputs))
         if engine == "flat":
             self._flat_forest()
 
@@ -130,6 +134,7 @@ class Predictor:
                     problem = "its values differ from XGBoost's on the check curves"
             if problem is None:
                 self._forest = forest
+                cache_forest(forest, self.card["integrity"], z, ref)
                 return forest
             self._forest_failed = True
             if self.engine == "flat":
@@ -203,7 +208,7 @@ class Predictor:
             forest = self._flat_forest()
         elif self.engine == "auto" and z.shape[0] <= FLAT_MAX_CURVES:
             self._small_calls += 1
-            forest = self._flat_forest() if self._small_calls > 1 else None
+            forest = self._flat_forest() if self._small_calls > 1 or self._forest is not None else None
         if forest is not None:
             raw = forest.predict(z, slice(None) if intervals else slice(0, k))
         else:
@@ -286,6 +291,20 @@ def _user_bundles() -> list[Path]:
 
     root = user_bundle_dir()
     return [p for p in sorted(root.iterdir()) if (p / "card.json").is_file()] if root.is_dir() else []
+
+
+def write_forest(bundle_dir: str | os.PathLike) -> Path:
+    """Build a paper-family bundle's flat forest and write it into the bundle as ``forest.npz``.
+
+    Run after the bundle is final: the file is keyed by the card's digest. Returns the file written.
+    """
+    pred = Predictor(read_bundle(bundle_dir), engine="xgboost")
+    pred.engine = "flat"
+    forest = pred._flat_forest()
+    z = np.stack([np.zeros_like(pred.scaler.low), pred.scaler.low, pred.scaler.high]).astype(np.float32)
+    path = Path(bundle_dir) / FOREST_FILE
+    forest.save(path, pred.card["integrity"], z, pred._xgboost_raw(z, True))
+    return path
 
 
 def load_predictor(bundle_or_case: str | os.PathLike, engine: str = "auto") -> Predictor:

@@ -193,8 +193,12 @@ def train_interval(x_tr: Any, y_tr: Any, x_va: Any, y_va: Any, settings: Trainin
 
 
 def conformal_margin(raw_interval: np.ndarray, y: np.ndarray, level: float) -> float:
-    """CQR calibration: the ceil((n+1) level)/n empirical quantile of max(lo - y, y - hi)."""
+    """CQR calibration: the ceil((n+1) level)/n empirical quantile of max(lo - y, y - hi), at least 0.
+
+    A negative quantile (raw intervals wider than needed) would narrow the quantile boosters' interval;
+    bundles keep margins >= 0 (the card check refuses others), so the raw interval is never narrowed.
+    """
     scores = np.maximum(raw_interval[:, 0] - y, y - raw_interval[:, 1])
     n = scores.size
     k = min(n, math.ceil((n + 1) * level))
-    return float(np.sort(scores)[k - 1])
+    return max(0.0, float(np.sort(scores)[k - 1]))

@@ -303,7 +303,7 @@ def get_backend(backend: str | Backend | None = None, threads: int | None = None
     if backend == "cupy" and not _cupy_usable():
         raise RuntimeError(
             "backend 'cupy' was requested but CuPy or a CUDA device is not available; "
-            "install the 'gpu' extra (pip install 'sasview-grf-plugin[gpu]') on a machine with an "
+            "install the 'gpu' extra (from a checkout: pip install '.[gpu]') on a machine with an "
             "NVIDIA GPU, or use backend='numpy'"
         )
     if backend == "opencl":

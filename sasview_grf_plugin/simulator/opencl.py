@@ -54,7 +54,8 @@ from .grid import max_shell
 __all__ = ["OpenCLBackend", "PhiloxGenerator", "select_device", "auto_device", "list_devices", "INSTALL_HINT"]
 
 INSTALL_HINT = (
-    'pip install "sasview-grf-plugin[opencl]" (pyopencl and pyvkfft) plus an OpenCL driver for the device: '
+    "install the 'opencl' extra (pyopencl and pyvkfft; from a checkout: VKFFT_BACKEND=opencl pip install '.[opencl]') "
+    "plus an OpenCL driver for the device: "
     "the GPU vendor's driver, or PoCL for CPUs (Debian/Ubuntu: apt-get install pocl-opencl-icd; "
     "or pip install pocl-binary-distribution)"
 )
