@@ -12,6 +12,8 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import compare
+
 __all__ = ["main", "build_parser"]
 
 
@@ -575,7 +577,25 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
                    help="stop each curve's fitter after this many seconds and report the best point so far "
                         "(DREAM, DE, amoeba; LM fits take about a second)")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_model_options(f)
     f.set_defaults(func=_cmd_fit)
+
+
+def _add_model_options(f: argparse.ArgumentParser) -> None:
+    """fit --model/--plus/--auto-qrange/--starts (any GRF model, additive terms, the q-range cut)."""
+    from ..compare import BUILTIN_MODELS, PLUS_TERMS
+    from ..sasview.paths import ENSEMBLE_MODELS
+
+    f.add_argument("--model", default=None, choices=[*ENSEMBLE_MODELS, *BUILTIN_MODELS],
+                   help="model to fit (default: the case's GRF model, ML-seeded); a model the ML cannot seed, "
+                        "or any model with --plus, is fitted from --starts starts taken from the data")
+    f.add_argument("--plus", action="append", default=[], choices=list(PLUS_TERMS), metavar="TERM",
+                   help="additive term, repeatable: " + "; ".join(f"{k}: {v}" for k, v in PLUS_TERMS.items()))
+    f.add_argument("--auto-qrange", action="store_true",
+                   help="cut what no small-angle model describes (beam stop, a tail that drops below its "
+                        "background, WAXS) and print what was cut; without it such regions are only reported")
+    f.add_argument("--starts", type=int, default=3, help="starts of a multi-start fit (data length scale x "
+                                                         "0.5, 1, 2.5, ...)")
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
@@ -594,7 +614,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                                  fit_progress=args.method != "lm" and not args.no_progress,
                                  steps=args.steps, q_range=q_range, time_budget=args.time_budget,
                                  model_options={} if args.smoothing is None else {"smoothing": args.smoothing},
-                                 family=args.family,
+                                 family=args.family, model=args.model, plus=tuple(args.plus),
+                                 auto_qrange=args.auto_qrange, n_starts=args.starts,
                                  **({"bundle": args.bundle} if args.bundle else {}))
     for r in results:
         print(r.table())
@@ -707,6 +728,8 @@ _OUTPUT_SUFFIXES = {
     ("fit", "json"): (".json",),
     ("fit", "plot"): ("",) + _IMAGE_SUFFIXES,  # no extension: a folder of figures
     ("predict", "json"): (".json",),
+    ("compare", "json"): (".json",),
+    ("compare", "plot"): _IMAGE_SUFFIXES,
     ("evaluate", "json"): (".json",),
 }
 
@@ -807,6 +830,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_zoo(sub)
     _add_fit(sub)
     _add_ensemble(sub)
+    compare.add_parser(sub)
     return parser
 
 
