@@ -140,9 +140,9 @@ def characteristic_length(q: np.ndarray, intensity: np.ndarray, error: np.ndarra
                           slit: bool = False) -> tuple[float, str]:
     """The curve's length scale L = 1/q* in Å, and how it was found.
 
-    q* is a correlation peak's position where the smoothed curve has a clear interior maximum, else where
-    q^2 I is largest (q I with slit smearing): q ξ = 1 for a DAB curve; at the window's edges 3/q_min or
-    1/q_max.
+    q* is a correlation peak's position where the smoothed curve has a clear interior maximum, else the
+    knee where the background-free curve turns steeper than q^-2 (q^-1 with slit smearing; q ξ = 1 for a
+    DAB curve), else where q^2 I is largest; at the window's edges 3/q_min or 1/q_max.
     """
     from .qrange import local_slopes
 
@@ -158,7 +158,21 @@ def characteristic_length(q: np.ndarray, intensity: np.ndarray, error: np.ndarra
     # Else the maximum of q^2 I (q I for slit-smeared data, whose slopes are one less): at q xi = 1 for DAB,
     # near the spacing's q for a smeared peak; at an edge of the window the structure is outside it.
     power = 1.0 if slit else 2.0
-    k = int(np.argmax(ls + power * np.log(q)))
+    # Less a flat background (90 % of the smoothed curve's high-q floor), which would make q^2 I grow at
+    # high q whatever the structure.
+    smooth = np.exp(ls)
+    floor = 0.9 * float(np.min(smooth[int(0.8 * n):]))
+    excess = np.clip(smooth - floor, 1e-3 * smooth, None)
+    kratky = np.log(excess) + power * np.log(q)
+    # Knees: where the background-free curve turns steeper than q^-2 (q^-1 slit-smeared), the slope of
+    # DAB at q xi = 1; of several (a low-q upturn, a second level), the one highest in q^2 I.
+    es = np.gradient(np.log(excess), np.log(q))
+    knees = np.flatnonzero((es[:-1] > -power) & (es[1:] <= -power))
+    knees = knees[(knees > 0) & (knees < n - 2)]
+    if knees.size:
+        k = int(knees[np.argmax(kratky[knees])])
+        return 1.0 / float(q[k]), f"knee (log-log slope -{power:g} above the background) at q = {q[k]:.4g} 1/Å"
+    k = int(np.argmax(kratky))
     if 0 < k < n - 1:
         return 1.0 / float(q[k]), f"maximum of q^{power:g} I at q = {q[k]:.4g} 1/Å"
     # No length inside the window: the caller spreads its starts over the window instead.
@@ -276,15 +290,20 @@ def _starts(spec: _Spec, length: float, q: np.ndarray, y: np.ndarray, n: int,
             elif name in spec.inverse_length:
                 v = 1.0 / (length * f)
             elif name in spec.powers:
-                v = power0
+                # The data's low-q slope is shallower than the upturn itself where the structure adds to it:
+                # the other starts try a steep upturn (q^-4, q^-3) that leaves the middle to the model.
+                v = (power0, 4.0, 3.0)[i % 3]
             elif spec.units.get(name) == "" and 0.0 <= lo < hi <= 1.0 and i > 0:
                 # Fractions (porosity, layer fraction): the starts also spread over their range.
                 v = lo + (0.25 if i % 2 else 0.75) * (hi - lo)
             else:
                 v = spec.defaults[name]
             # Strictly inside the bounds: LM stalls on a bound.
-            margin = 0.01 * (hi - lo)
-            s[name] = float(np.clip(v, lo + margin, hi - margin))
+            if lo > 0 and hi / lo > 100:  # wide positive ranges (lengths): a relative margin
+                s[name] = float(np.clip(v, lo * 1.01, hi / 1.01))
+            else:
+                margin = 0.01 * (hi - lo)
+                s[name] = float(np.clip(v, lo + margin, hi - margin))
         out.append(s)
     return out
 

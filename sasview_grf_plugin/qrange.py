@@ -131,6 +131,9 @@ def check_q_range(q: np.ndarray, intensity: np.ndarray, error: np.ndarray | None
     if near.size >= 3:
         i_max = int(near[np.argmax(ls[near])])
         if i_max > 0 and ls[i_max] - ls[0] > np.log(1.2) and ls[i_max] >= ls[min(i_max + 1, n - 1)]:
+            # The shadow ends after the last point more than 10 % below one of the next three points.
+            rising = [j for j in near if intensity[j] < 0.9 * np.max(intensity[j + 1:j + 4])]
+            i_max = rising[-1] + 1 if rising else i_max
             report.findings.append(QRangeFinding(
                 "beam_stop_drop", float(q[0]), float(q[i_max - 1]), i_max,
                 f"beam stop: the intensity drops by {1 - np.exp(ls[0] - ls[i_max]):.0%} towards the lowest q "
