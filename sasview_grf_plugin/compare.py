@@ -296,6 +296,9 @@ def _starts(spec: _Spec, length: float, q: np.ndarray, y: np.ndarray, n: int,
             elif spec.units.get(name) == "" and 0.0 <= lo < hi <= 1.0 and i > 0:
                 # Fractions (porosity, layer fraction): the starts also spread over their range.
                 v = lo + (0.25 if i % 2 else 0.75) * (hi - lo)
+            elif spec.units.get(name) == "" and i > 0 and spec.defaults[name] > 0 and lo >= 0:
+                # Shape parameters (exponents, ratios): half and twice the default.
+                v = spec.defaults[name] * (0.5 if i % 2 else 2.0)
             else:
                 v = spec.defaults[name]
             # Strictly inside the bounds: LM stalls on a bound.

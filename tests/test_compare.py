@@ -177,3 +177,17 @@ def test_cli_compare_on_a_sasdata_example(tmp_path, capsys):
     d = json.loads(js.read_text())
     assert {f["model"] for f in d["fits"]} == {"dab", "dab+power_law", "teubner_strey", "teubner_strey+power_law"}
     assert len({f["n_points"] for f in d["fits"]}) == 1 and len({tuple(f["q_range"]) for f in d["fits"]}) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model", __import__("sasview_grf_plugin.sasview.paths", fromlist=["x"]).ENSEMBLE_MODELS)
+def test_every_grf_model_fits_its_own_curve(model):
+    """Every model of the family (new ones included) is fitted from the data alone: on its own curve at
+    the default parameters, with 2 % noise, the multi-start fit reaches the noise level (reduced chi^2
+    below 1.5; the truth gives about 1)."""
+    q = np.geomspace(2e-3, 0.4, 150)
+    clean = _direct(model, q, scale=1.0, background=1e-3)
+    rng = np.random.default_rng(11)
+    di = 0.02 * clean
+    fit = fit_model(_curve(q, clean + rng.normal(0, di), di), model)
+    assert fit.chi2 < 1.5, (fit.chi2, fit.values)

@@ -589,7 +589,7 @@ def _add_model_options(f: argparse.ArgumentParser) -> None:
     f.add_argument("--model", default=None, choices=[*ENSEMBLE_MODELS, *BUILTIN_MODELS],
                    help="model to fit (default: the case's GRF model, ML-seeded); a model the ML cannot seed, "
                         "or any model with --plus, is fitted from --starts starts taken from the data")
-    f.add_argument("--plus", action="append", default=[], choices=list(PLUS_TERMS), metavar="TERM",
+    f.add_argument("--plus", action="append", default=None, choices=list(PLUS_TERMS), metavar="TERM",
                    help="additive term, repeatable: " + "; ".join(f"{k}: {v}" for k, v in PLUS_TERMS.items()))
     f.add_argument("--auto-qrange", action="store_true",
                    help="cut what no small-angle model describes (beam stop, a tail that drops below its "
@@ -614,7 +614,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                                  fit_progress=args.method != "lm" and not args.no_progress,
                                  steps=args.steps, q_range=q_range, time_budget=args.time_budget,
                                  model_options={} if args.smoothing is None else {"smoothing": args.smoothing},
-                                 family=args.family, model=args.model, plus=tuple(args.plus),
+                                 family=args.family, model=args.model, plus=tuple(args.plus or ()),
                                  auto_qrange=args.auto_qrange, n_starts=args.starts,
                                  **({"bundle": args.bundle} if args.bundle else {}))
     for r in results:

@@ -11,6 +11,8 @@ __all__ = ["add_parser"]
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     """Register the ``compare`` verb."""
+    from . import _Formatter
+
     p = sub.add_parser(
         "compare",
         help="fit the GRF family and the built-ins (teubner_strey, dab, broad_peak, each +power_law) to a curve "
@@ -21,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                     "(reduced chi^2, BIC, parameters with errors and units, time) ranked by BIC and says which "
                     "model is best; writes a figure (data, fits, residuals) and JSON on request. q in 1/Å, "
                     "lengths in Å, intensities in the data's unit.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Formatter,
     )
     p.add_argument("path", type=Path, help="data file (one curve)")
     p.add_argument("--q-unit", default=None, help="q unit of ASCII files: 1/A or 1/nm")
@@ -33,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models", nargs="+", default=None, metavar="MODEL",
                    help="models to compare (default: the GRF family and teubner_strey, dab, broad_peak)")
     p.add_argument("--plus", nargs="*", default=["power_law"], metavar="TERM",
-                   help="additive terms: each model is fitted alone and with these terms added (none: alone only)")
+                   help="additive terms: each model is fitted alone and with these terms added (give none for "
+                        "alone only; default: power_law)")
     p.add_argument("--starts", type=int, default=3, help="starts per model (data length scale x 0.5, 1, 2.5, ...)")
     p.add_argument("--method", default="lm", help="bumps fitter")
     p.add_argument("--plot", type=Path, default=None, help="figure: data, the best fits, residuals")
