@@ -270,10 +270,12 @@ def _spec(model: str, plus: tuple[str, ...], q: np.ndarray) -> _Spec:
 
 def _starts(spec: _Spec, length: float, q: np.ndarray, y: np.ndarray, n: int,
             inside: bool = True) -> list[dict[str, float]]:
-    """``n`` starts: the data's length scale times :data:`START_FACTORS` (more factors when n > 3); when
-    the curve shows no length inside its window, lengths spread from 2/q_max to 1/q_min."""
+    """``n`` starts: the data's length scale times :data:`START_FACTORS`, then (n > 3) the length itself
+    with the shape parameters at half and twice their defaults; when the curve shows no length inside its
+    window, lengths spread from 2/q_max to 1/q_min."""
     if inside:
-        factors = START_FACTORS if n <= len(START_FACTORS) else tuple(np.geomspace(0.3, 6.0, n))
+        # Beyond the three length factors, further starts keep the length and vary the shape parameters.
+        factors = (START_FACTORS + (1.0,) * max(0, n - len(START_FACTORS)))[:n]
     else:
         factors = tuple(np.geomspace(2.0 / q[-1], 1.0 / q[0], n) / length)
     # Low-q slope of the data for power-law exponents (the first decade's straight line).
@@ -296,8 +298,8 @@ def _starts(spec: _Spec, length: float, q: np.ndarray, y: np.ndarray, n: int,
             elif spec.units.get(name) == "" and 0.0 <= lo < hi <= 1.0 and i > 0:
                 # Fractions (porosity, layer fraction): the starts also spread over their range.
                 v = lo + (0.25 if i % 2 else 0.75) * (hi - lo)
-            elif spec.units.get(name) == "" and i > 0 and spec.defaults[name] > 0 and lo >= 0:
-                # Shape parameters (exponents, ratios): half and twice the default.
+            elif spec.units.get(name) == "" and i >= len(START_FACTORS) and spec.defaults[name] > 0 and lo >= 0:
+                # Shape parameters (exponents, ratios) from the fourth start on: half and twice the default.
                 v = spec.defaults[name] * (0.5 if i % 2 else 2.0)
             else:
                 v = spec.defaults[name]
