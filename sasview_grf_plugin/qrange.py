@@ -7,8 +7,8 @@ Three artefacts are common in reduced SAXS/SANS files and no small-angle model (
   (the beam stop's shadow), or it rises more steeply than q^-5 (parasitic scattering around the beam
   stop; the steepest physical law, Porod's, is q^-4);
 - **flat tail with a drop** at high q: after an incoherent plateau the intensity falls *below* the
-  plateau (over-subtracted background, a detector edge); a sum of decreasing terms and a flat
-  background never falls below its background;
+  plateau, or after flattening it falls more steeply than q^-5 (over-subtracted background, a
+  detector edge); a sum of decreasing terms and a flat background never falls below its background;
 - **WAXS** at high q: beyond 0.25 1/Å the intensity *rises* again (the tail of a wide-angle peak,
   an amorphous halo or Bragg peaks).
 
@@ -183,5 +183,24 @@ def check_q_range(q: np.ndarray, intensity: np.ndarray, error: np.ndarray | None
                 "a detector edge"))
             hi = j - 1
         break
+    # Or a steep fall at high q: in the upper half of the range (in log q), after the curve has flattened
+    # (slope above -1), a run of slopes steeper than q^-5 that is never followed by a rise. A sum of
+    # decreasing terms over a flat background flattens at high q; it does not then fall again more steeply
+    # than Porod's law.
+    upper = np.flatnonzero((np.log(q) >= 0.5 * (np.log(q[0]) + np.log(q[-1]))) & (np.arange(n) <= hi))
+    if upper.size > 3 and not any(f.kind == "tail_drop" for f in report.findings):
+        steep = [r for r in _runs(s[upper] < STEEPEST_SLOPE) if r[1] - r[0] >= 2]
+        for r0, _ in steep:
+            j = int(upper[r0])
+            flat_before = np.flatnonzero(s[upper[0]:j] > -1.0)
+            if flat_before.size and not np.any(s[j:hi + 1] > 0.3):
+                cut = upper[0] + int(flat_before[-1])
+                report.findings.append(QRangeFinding(
+                    "tail_drop", float(q[cut + 1]), float(q[hi]), hi - cut,
+                    f"tail drop: after flattening, the intensity falls more steeply than q^{STEEPEST_SLOPE:g} above "
+                    f"q = {q[cut]:.4g} 1/Å ({hi - cut} points; Porod's q^-4 is the steepest physical law): "
+                    "over-subtracted background or a detector edge"))
+                hi = cut
+                break
     report.suggested = (float(q[lo]), float(q[hi]))
     return report

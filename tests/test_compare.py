@@ -122,6 +122,19 @@ def test_qrange_finds_a_tail_that_drops_below_its_background():
     assert q[~drop][-1] * 0.9 <= rep.suggested[1] <= q[~drop][-1]
 
 
+def test_qrange_finds_a_steep_fall_after_the_flat_tail():
+    """A flat tail that then falls faster than q^-5 (a detector edge): cut where it flattened; the same
+    curve without the fall is not cut."""
+    q = _q()
+    i = _dab(q)
+    edge = q > 0.6
+    i[edge] *= np.exp(-(((q[edge] - 0.6) / 0.15) ** 2))
+    rep = check_q_range(q, i, 0.01 * i)
+    assert [f.kind for f in rep.findings] == ["tail_drop"]
+    assert 0.45 < rep.suggested[1] <= 0.62
+    assert not check_q_range(q, _dab(q), 0.01 * _dab(q)).findings
+
+
 def test_qrange_finds_beam_stop_upturn_and_shadow():
     q = _q()
     up = _dab(q) + 1e-12 * q**-6.5
