@@ -25,6 +25,7 @@ Conventions (why):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -222,10 +223,8 @@ def _spec(model: str, plus: tuple[str, ...], q: np.ndarray) -> _Spec:
     inverse: list[str] = []
     powers: list[str] = []
     qmin, qmax = float(q[0]), float(q[-1])
-    from sasmodels.core import load_model_info as _info
-
     for part, prefix in zip(parts, prefixes, strict=True):
-        info = _info(resolve_model(part))
+        info = load_model_info(resolve_model(part))
         base = part if part in _FIXED or part in _LINEAR else ""
         part_fixed = dict(_FIXED.get(base, {}))
         amp = [prefix + k for k in _LINEAR.get(base, ())]
@@ -405,8 +404,7 @@ def fit_model(curve: Any, model: str, plus: Sequence[str] = (), q_range: tuple[f
         pars = {k: v for k, v in values.items() if k not in ("background",)}
         m = Model(spec.kernel, **pars, **{k: 1.0 for k in spec.linear if k not in pars}, background=0.0)
         exp = _counting()(data=data, model=m)
-        lin_spec = _Spec(spec.name, spec.kernel, spec.free, linear, spec.fixed, spec.bounds, spec.units,
-                         spec.defaults, spec.length_like, spec.inverse_length, spec.powers)
+        lin_spec = dataclasses.replace(spec, linear=linear)  # without the amplitudes the user fixed
         try:
             lin = _linear_start(exp, m, lin_spec, np.asarray(exp.Iq), np.asarray(exp.dIq)) if linear else {}
         except (ValueError, RuntimeError) as exc:
