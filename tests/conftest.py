@@ -28,7 +28,7 @@ def brute_force_curve(rho: np.ndarray, dx: float, q: np.ndarray) -> np.ndarray:
     return np.array(out)
 
 
-def assert_spectrum_follows_gamma(cfg, a, backend, floor=1e-6, seeds=range(4)):
+def assert_spectrum_follows_gamma(cfg, a, backend, floor=1e-6, seeds=range(4), spectrum=None):
     """The GRF's shell-averaged |F psi|^2 is proportional to Gamma(q), at the level dx^3 Gamma(q).
 
     Each mode's |F psi|^2 is Gamma(q) times an Exp(1) variable (two modes per +-q pair), so the ratio's
@@ -44,13 +44,13 @@ def assert_spectrum_follows_gamma(cfg, a, backend, floor=1e-6, seeds=range(4)):
 
     total = modes = None
     for s in seeds:
-        psi = gaussian_random_field(cfg, a, seed=s, backend=backend)
+        psi = gaussian_random_field(cfg, a, seed=s, backend=backend, spectrum=spectrum)
         q_s, mean, counts = radial_power_spectrum(psi, cfg.voxel_size, backend=backend)
-        ratio = mean * counts / spectral_density(q_s, a)
+        ratio = mean * counts / spectral_density(q_s, a, spectrum)
         total = ratio if total is None else total + ratio
         modes = counts if modes is None else modes + counts
     ratio = total / modes
-    keep = spectral_density(q_s, a) > floor
+    keep = spectral_density(q_s, a, spectrum) > floor
     ratio, modes = ratio[keep], modes[keep]
     edges = np.searchsorted(np.cumsum(modes), np.arange(2000, modes.sum(), 2000))
     bins = [(np.sum(r * m) / np.sum(m), np.sum(m))

@@ -28,6 +28,16 @@ CASES = {
     "grf_three_phase": [dict(a=50.0, porosity=0.7, layer_fraction=0.2, smoothing=10.0),
                         dict(a=25.0, porosity=0.33, layer_fraction=0.22, smoothing=10.0, sld_layer=3.0),
                         dict(a=100.0, porosity=0.98, layer_fraction=0.6, smoothing=12.5, background=0.0)],
+    "grf_two_phase_broad": [dict(a=50.0, alpha=1.5, porosity=0.3), dict(a=1.0, alpha=0.1, porosity=0.005),
+                            dict(a=1e5, alpha=4.0, porosity=0.5, sld_pore=2.0, sld_solid=-1.0)],
+    "grf_two_phase_peaked": [dict(d=200.0, xi_over_d=0.5, porosity=0.3), dict(d=1.0, xi_over_d=0.05, porosity=0.005),
+                             dict(d=1e5, xi_over_d=2.0, porosity=0.5, scale=0.3)],
+    "grf_three_phase_broad": [dict(a=50.0, alpha=1.5, layer_volume=0.1, pore_share=0.4),
+                              dict(a=1.0, alpha=0.1, layer_volume=0.001, pore_share=0.005),
+                              dict(a=1e5, alpha=4.0, layer_volume=0.9, pore_share=0.995, sld_layer=-3.0)],
+    "grf_three_phase_peaked": [dict(d=200.0, xi_over_d=0.5, layer_volume=0.1, pore_share=0.5),
+                               dict(d=1.0, xi_over_d=0.05, layer_volume=0.001, pore_share=0.005),
+                               dict(d=1e5, xi_over_d=2.0, layer_volume=0.9, pore_share=0.995, sld_pore=1.0)],
 }
 Q = np.concatenate([[0.0], np.geomspace(1e-5, 10.0, 120)])
 
@@ -116,7 +126,8 @@ def test_standalone_files_are_made_from_the_package_sources():
     import ast
     import inspect
 
-    from sasview_grf_plugin.ensemble import table
+    from sasview_grf_plugin import spectra
+    from sasview_grf_plugin.ensemble import fastcut, table
 
     for name in STANDALONE_MODELS:
         src = standalone_source(name)
@@ -126,7 +137,10 @@ def test_standalone_files_are_made_from_the_package_sources():
         assert "sasview_grf_plugin" not in imported
         assert imported - set(sys.stdlib_module_names) == {"numpy", "scipy"}
         # Verbatim: the evaluator's classes and functions, and the model's parameters and Iq.
-        for obj in (table.EnsembleTable, table.load_table, table.layer_shift):
+        exact = "begin exact" in Path(model_path(name)).read_text(encoding="utf-8")
+        objs = ((spectra.BroadSpectrum, spectra.PeakedSpectrum, spectra.matern_one_minus, fastcut.level_set_curve,
+                 fastcut._Grid) if exact else (table.EnsembleTable, table.load_table, table.layer_shift))
+        for obj in objs:
             assert inspect.getsource(obj) in src
         model = Path(model_path(name)).read_text(encoding="utf-8")
         for part in ("parameters = [", "def Iq(", "tests = ["):

@@ -165,6 +165,14 @@ def test_grf_power_spectrum_follows_gamma(ocl, cfg):
     assert_spectrum_follows_gamma(cfg.replace(grid_size=48), 1.0, ocl, floor=1e-6 if ocl.fp64 else 1e-3)
 
 
+@pytest.mark.parametrize("spectrum", ["broad", "peaked"])
+def test_grf_follows_any_spectrum(ocl, cfg, spectrum):
+    from sasview_grf_plugin.spectra import BroadSpectrum, PeakedSpectrum
+
+    spec, a = (BroadSpectrum(0.7), 1.0) if spectrum == "broad" else (PeakedSpectrum(0.5), 4.0)
+    assert_spectrum_follows_gamma(cfg.replace(grid_size=48), a, ocl, floor=1e-6 if ocl.fp64 else 1e-3, spectrum=spec)
+
+
 def test_white_noise_limit_is_flat_including_the_self_conjugate_planes(ocl, cfg):
     n = 32
     edge, interior, values = [], [], []

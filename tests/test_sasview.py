@@ -178,12 +178,13 @@ def test_installer_writes_loadable_files_and_removes_only_its_own(tmp_path, caps
         install_plugins(tmp_path)
     assert uninstall_plugins(tmp_path) == []
     assert (tmp_path / "grf_two_phase.py").read_text() == "# a user's own model of that name\n"
-    assert len(install_plugins(tmp_path, force=True)) == 4
+    assert len(install_plugins(tmp_path, force=True)) == len(MODEL_NAMES)
     capsys.readouterr()
 
 
-def test_importing_a_model_file_stays_cheap():
-    code = ("import sys; import sasview_grf_plugin.sasview.models.grf_three_phase; "
+@pytest.mark.parametrize("name", ["grf_three_phase", "grf_two_phase_broad", "grf_three_phase_peaked"])
+def test_importing_a_model_file_stays_cheap(name):
+    code = (f"import sys; import sasview_grf_plugin.sasview.models.{name}; "
             "print([m for m in ('scipy.fft', 'cupy', 'zarr', 'dask', 'matplotlib') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

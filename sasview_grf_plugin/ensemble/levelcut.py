@@ -43,7 +43,7 @@ import math
 import numpy as np
 from scipy.special import ndtri
 
-from ..simulator.structure import spectral_density
+from ..spectra import PaperSpectrum, Spectrum, as_spectrum
 
 __all__ = [
     "levelcut_curve",
@@ -68,41 +68,24 @@ def _gauss_legendre(edges: np.ndarray, order: int) -> tuple[np.ndarray, np.ndarr
     return (mid[:, None] + half[:, None] * x[None, :]).ravel(), (half[:, None] * w[None, :]).ravel()
 
 
-@functools.lru_cache(maxsize=1)
-def _q_rule() -> tuple[np.ndarray, np.ndarray]:
-    # Panels of 0.005/a: sinc(q r) changes by at most 0.3 rad per panel out to r = 60 a.
-    q, w = _gauss_legendre(np.linspace(0.0, _Q_CUT, 1601), 8)
-    return q, w * q * q * spectral_density(q, 1.0)
+_PAPER = PaperSpectrum()
 
 
-def _one_minus_sinc(x: np.ndarray) -> np.ndarray:
-    small = np.abs(x) < 0.1
-    out = np.empty_like(x)
-    xs = x[small] ** 2
-    out[small] = xs / 6.0 * (1.0 - xs / 20.0 * (1.0 - xs / 42.0 * (1.0 - xs / 72.0)))
-    xl = x[~small]
-    out[~small] = 1.0 - np.sin(xl) / xl
-    return out
+def _is_paper(spectrum: Spectrum) -> bool:
+    return isinstance(spectrum, PaperSpectrum)
 
 
-def spectral_moment() -> float:
-    """lambda = -rho''(0) = <(d psi/dx)^2> / var(psi) for a = 1: (1/3) int q^4 Gamma / int q^2 Gamma."""
-    q, w = _q_rule()
-    return float(np.sum(w * q * q) / (3.0 * np.sum(w)))
+def spectral_moment(spectrum: Spectrum | str | None = None) -> float:
+    """lambda = -rho''(0) = <(d psi/dx)^2> / var(psi) for a = 1 (``inf`` for a rough field).
+
+    For the paper's spectrum (1/3) int q^4 Gamma / int q^2 Gamma.
+    """
+    return as_spectrum(spectrum).spectral_moment
 
 
-def grf_correlation(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def grf_correlation(r: np.ndarray, spectrum: Spectrum | str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """rho(r) and 1 - rho(r) of the GRF for a = 1 (r in units of a), float64."""
-    r = np.asarray(r, dtype=np.float64)
-    q, w = _q_rule()
-    norm = np.sum(w)
-    flat = r.ravel()
-    one_minus = np.empty_like(flat)
-    for lo in range(0, flat.size, 1024):  # blocks keep the (r, q) matrix small
-        block = flat[lo:lo + 1024]
-        one_minus[lo:lo + 1024] = _one_minus_sinc(block[:, None] * q[None, :]) @ w / norm
-    one_minus = one_minus.reshape(r.shape)
-    return 1.0 - one_minus, one_minus
+    return as_spectrum(spectrum).correlation(r)
 
 
 def _levels(lo_frac: float, hi_frac: float) -> tuple[float, float]:
@@ -111,18 +94,20 @@ def _levels(lo_frac: float, hi_frac: float) -> tuple[float, float]:
     return float(ndtri(lo_frac)), float(ndtri(hi_frac))  # -inf / +inf at the ends
 
 
-def interface_area(lo_frac: float, hi_frac: float | None = None) -> float:
+def interface_area(lo_frac: float, hi_frac: float | None = None,
+                   spectrum: Spectrum | str | None = None) -> float:
     """Interface area per unit volume S of {psi < t(hi)} or of the band between two levels, a = 1.
 
     Rice's formula: S = (2/pi) sqrt(lambda) exp(-t^2/2) per level. ``interface_area(eps)`` is the
-    level cut of porosity eps.
+    level cut of porosity eps. ``inf`` for a rough spectrum (lambda = inf).
     """
     if hi_frac is None:
         lo_frac, hi_frac = 0.0, lo_frac
+    lam = spectral_moment(spectrum)
     total = 0.0
     for t in _levels(lo_frac, hi_frac):
         if math.isfinite(t):
-            total += 2.0 / math.pi * math.sqrt(spectral_moment()) * math.exp(-0.5 * t * t)
+            total += 2.0 / math.pi * math.sqrt(lam) * math.exp(-0.5 * t * t)
     return total
 
 
@@ -136,13 +121,16 @@ def _orthant_terms(h: float, k: float, u: np.ndarray) -> np.ndarray:
     return np.where(u > 0, out, 0.0)  # u = 0 only on an empty interval (r = 0): its weight is zero
 
 
-def band_correlation(r: np.ndarray, lo_frac: float, hi_frac: float) -> tuple[np.ndarray, np.ndarray]:
+def band_correlation(r: np.ndarray, lo_frac: float, hi_frac: float,
+                     spectrum: Spectrum | str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """C(r) = S2(r) - phi^2 of the band {t(lo) <= psi < t(hi)}, and C(0) - C(r); a = 1.
 
     ``lo_frac = 0`` gives the level cut of porosity ``hi_frac``.
     """
     _levels(lo_frac, hi_frac)
-    drop = _band_drop(grf_correlation(r)[1], lo_frac, hi_frac)
+    spec = as_spectrum(spectrum)
+    band_drop = _band_drop if _is_paper(spec) else _band_drop_fine
+    drop = band_drop(grf_correlation(r, spec)[1], lo_frac, hi_frac)
     phi = hi_frac - lo_frac
     return phi * (1.0 - phi) - drop, drop
 
@@ -165,24 +153,45 @@ def _band_drop(one_minus: np.ndarray, lo_frac: float, hi_frac: float) -> np.ndar
     return drop
 
 
-def levelcut_correlation(r: np.ndarray, porosity: float) -> tuple[np.ndarray, np.ndarray]:
+def _band_drop_fine(one_minus: np.ndarray, lo_frac: float, hi_frac: float) -> np.ndarray:
+    """As :func:`_band_drop`, to ~1e-13 absolute (general spectra): 24 equal panels of 16-point Gauss-Legendre.
+
+    The low-q curve of a band rests on C(0) - drop cancelling to O(rho^2) at large r, weighted by r^2 out to
+    many correlation lengths: the two-panel rule's 1e-9 error there would show at q -> 0.
+    """
+    t_lo, t_hi = _levels(lo_frac, hi_frac)
+    acos = 2.0 * np.arcsin(np.sqrt(np.clip(0.5 * one_minus, 0.0, 1.0)))
+    x, w = np.polynomial.legendre.leggauss(16)
+    n_pan = 24
+    half = 0.5 * acos / n_pan
+    drop = np.zeros_like(acos)
+    for k in range(n_pan):
+        u = (half * (2 * k + 1))[..., None] + half[..., None] * x
+        integrand = (_orthant_terms(t_hi, t_hi, u) - 2.0 * _orthant_terms(t_hi, t_lo, u)
+                     + _orthant_terms(t_lo, t_lo, u))
+        drop += (half[..., None] * w * integrand).sum(-1) / (2.0 * math.pi)
+    return drop
+
+
+def levelcut_correlation(r: np.ndarray, porosity: float,
+                         spectrum: Spectrum | str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """C(r) = S2(r) - eps^2 of the level cut and C(0) - C(r), for a = 1 (r in units of a)."""
-    return band_correlation(r, 0.0, porosity)
+    return band_correlation(r, 0.0, porosity, spectrum)
 
 
-@functools.lru_cache(maxsize=1)
-def _r_rule() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+@functools.lru_cache(maxsize=8)
+def _r_rule(spectrum: Spectrum = _PAPER) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     # Graded towards r = 0 (a thin band's correlation drops over its thickness), then 0.002 a up to
     # r = a and 0.02 a beyond: at q a = 40 a panel spans at most 0.8 rad of sin(q r).
     edges = np.concatenate([np.geomspace(1e-7, 2e-3, 40)[:-1], np.arange(2e-3, 1.0, 2e-3),
                             np.arange(1.0, _R_MAX + 1e-9, 2e-2)])
     r, w = _gauss_legendre(np.concatenate([[0.0], edges]), 8)
-    return r, w, grf_correlation(r)[1]
+    return r, w, grf_correlation(r, spectrum)[1]
 
 
 @functools.lru_cache(maxsize=512)
 def _remainder(lo_frac: float, hi_frac: float) -> tuple[np.ndarray, float, float]:
-    """Quadrature weights times C - h, and (amplitude, length) of the exponential h."""
+    """Quadrature weights times C - h, and (amplitude, length) of the exponential h (paper's spectrum)."""
     r, w, one_minus = _r_rule()
     phi = hi_frac - lo_frac
     c0 = phi * (1.0 - phi)
@@ -218,7 +227,54 @@ def _sinc_matrix(q_bytes: bytes) -> np.ndarray:
     return np.sinc(q[:, None] * _r_rule()[0][None, :] / math.pi)
 
 
-def band_curve(q: np.ndarray, lo_frac: float, hi_frac: float) -> np.ndarray:
+_L_GENERAL = 0.5  # length of the exponential that carries C(0) for a general spectrum (units of a)
+_Q_GENERAL = 200.0  # general spectra: remainder transformed up to q a = 200, matched power law beyond
+
+
+@functools.lru_cache(maxsize=256)
+def _remainder_general(lo_frac: float, hi_frac: float, spectrum: Spectrum) -> tuple[np.ndarray, float, float]:
+    """Weights times C - h - c1 rho, with h = (C0 - c1) exp(-r / l), for any spectrum (rough ones too).
+
+    c1 = (phi(t_hi) - phi(t_lo))^2 is the first Hermite coefficient of the band's indicator, so C - c1 rho
+    decays as rho^2 at large r; c1 rho transforms exactly (2 pi^2 Gamma / int q^2 Gamma). The remainder
+    vanishes at r = 0 and keeps the cusp (C(0) - C(r) ~ r, or r^alpha for a rough field), which the
+    geometrically graded panels near r = 0 resolve.
+    """
+    r, w, one_minus = _r_rule(spectrum)
+    phi = hi_frac - lo_frac
+    c0 = phi * (1.0 - phi)
+    t_lo, t_hi = _levels(lo_frac, hi_frac)
+    dens = [math.exp(-0.5 * t * t) / math.sqrt(2.0 * math.pi) if math.isfinite(t) else 0.0 for t in (t_lo, t_hi)]
+    c1 = (dens[1] - dens[0]) ** 2
+    drop = _band_drop_fine(one_minus, lo_frac, hi_frac)
+    d = (c0 - c1) * -np.expm1(-r / _L_GENERAL) - drop + c1 * one_minus
+    return 4.0 * math.pi * w * r * r * d, c0 - c1, c1
+
+
+def _general_inner(q: np.ndarray, lo: float, hi: float, spectrum: Spectrum) -> np.ndarray:
+    wd, amp, c1 = _remainder_general(lo, hi, spectrum)
+    r = _r_rule(spectrum)[0]
+    out = 8.0 * math.pi * amp * _L_GENERAL**3 / (1.0 + (q * _L_GENERAL) ** 2) ** 2 + c1 * spectrum.rho_transform(q)
+    for start in range(0, q.size, 64):
+        out[start:start + 64] += np.sinc(q[start:start + 64, None] * r[None, :] / math.pi) @ wd
+    return out
+
+
+def _band_curve_general(flat: np.ndarray, lo: float, hi: float, spectrum: Spectrum) -> np.ndarray:
+    out = np.empty_like(flat)
+    inner = flat <= _Q_GENERAL
+    out[inner] = _general_inner(flat[inner], lo, hi, spectrum)
+    if np.any(~inner):
+        # Beyond q a = 200: F (q / q0)^s with F and its log slope s at q0 (the asymptotic power law,
+        # q^-4 or q^-(3 + alpha), reached there up to its slow corrections).
+        q0 = np.array([_Q_GENERAL, _Q_GENERAL * (1.0 - 1e-4)])
+        v = _general_inner(q0, lo, hi, spectrum)
+        slope = math.log(v[0] / v[1]) / math.log(q0[0] / q0[1])
+        out[~inner] = v[0] * (flat[~inner] / q0[0]) ** slope
+    return out
+
+
+def band_curve(q: np.ndarray, lo_frac: float, hi_frac: float, spectrum: Spectrum | str | None = None) -> np.ndarray:
     """Ensemble-mean scattering F(q a) of the band {t(lo) <= psi < t(hi)}, unit contrast, a = 1.
 
     Parameters
@@ -228,12 +284,16 @@ def band_curve(q: np.ndarray, lo_frac: float, hi_frac: float) -> np.ndarray:
     lo_frac, hi_frac
         Volume fractions below the band's two levels (0 <= lo < hi <= 1); ``lo_frac = 0`` is the level
         cut of porosity ``hi_frac``.
+    spectrum
+        The GRF's spectrum (:mod:`sasview_grf_plugin.spectra`; default the paper's). For the paper's, the
+        exponential subtraction carries Porod's law exactly; for the others, the remainder is transformed
+        by quadrature up to q a = 200 and continued beyond by its local power law.
 
     Returns
     -------
     numpy.ndarray
-        F with I(q) = a^3 F(q a). Exact properties: F(0) finite, F ~ 2 pi S / q^4 at high q,
-        int q^2 F dq = 2 pi^2 phi (1 - phi) with phi = hi - lo.
+        F with I(q) = a^3 F(q a). Exact properties: F(0) finite, F ~ 2 pi S / q^4 at high q (smooth
+        spectra), int q^2 F dq = 2 pi^2 phi (1 - phi) with phi = hi - lo.
     """
     lo, hi = float(lo_frac), float(hi_frac)
     _levels(lo, hi)
@@ -243,6 +303,9 @@ def band_curve(q: np.ndarray, lo_frac: float, hi_frac: float) -> np.ndarray:
     if np.any(~np.isfinite(qa)) or np.any(qa < 0):
         raise ValueError("q must be finite and >= 0")
     flat = qa.ravel()
+    spec = as_spectrum(spectrum)
+    if not _is_paper(spec):
+        return _band_curve_general(flat, lo, hi, spec).reshape(qa.shape)
     wd, amp, length = _remainder(lo, hi)
     r = _r_rule()[0]
     out = 8.0 * math.pi * amp * length**3 / (1.0 + (flat * length) ** 2) ** 2
@@ -259,7 +322,7 @@ def band_curve(q: np.ndarray, lo_frac: float, hi_frac: float) -> np.ndarray:
     return out.reshape(qa.shape)
 
 
-def levelcut_curve(q: np.ndarray, porosity: float) -> np.ndarray:
+def levelcut_curve(q: np.ndarray, porosity: float, spectrum: Spectrum | str | None = None) -> np.ndarray:
     """Ensemble-mean scattering F(q a) of the level cut of porosity eps (see :func:`band_curve`).
 
     F(eps) = F(1 - eps) (Babinet).
@@ -267,7 +330,7 @@ def levelcut_curve(q: np.ndarray, porosity: float) -> np.ndarray:
     eps = float(porosity)
     if not 0.0 < eps < 1.0:
         raise ValueError(f"porosity must lie in (0, 1), got {porosity}")
-    return band_curve(q, 0.0, eps)
+    return band_curve(q, 0.0, eps, spectrum)
 
 
 def porod_invariant(phi: float) -> float:

@@ -47,7 +47,7 @@ def _is_ours(path: Path) -> bool:
 
 
 def install_plugins(directory: str | os.PathLike | None = None, force: bool = False) -> list[Path]:
-    """Write the four model files (``MODEL_NAMES``) into ``directory`` (default: SasView's).
+    """Write the model files (``MODEL_NAMES``) into ``directory`` (default: SasView's).
 
     Files of ours are overwritten; a foreign file of the same name is left alone and
     reported, unless ``force``. Returns the paths written.

@@ -96,8 +96,8 @@ class Backend:
         return bool(self.xp.isfinite(x).all())
 
     # Stages of native backends (``native_stages``), same contracts as the generic functions.
-    def grf(self, config: Any, a: float, seed: np.random.SeedSequence) -> Any:
-        """The real (N, N, N) Gaussian random field of ``structure._grf``."""
+    def grf(self, config: Any, a: float, seed: np.random.SeedSequence, spectrum: Any = None) -> Any:
+        """The real (N, N, N) Gaussian random field of ``structure._grf`` (``spectrum``: default the paper's)."""
         raise NotImplementedError
 
     def classify(self, x: Any, k1: int, k2: int, values: tuple[Any, Any, Any], dtype: Any) -> Any:

@@ -589,13 +589,18 @@ class OpenCLBackend(Backend):
         return self.asarray(np.asarray(values, dtype=dtype))
 
     @_device_errors
-    def grf(self, config: Any, a: float, seed: np.random.SeedSequence) -> Any:
-        """The Gaussian random field of :func:`.structure._grf`, drawn by Philox from ``seed``."""
+    def grf(self, config: Any, a: float, seed: np.random.SeedSequence, spectrum: Any = None) -> Any:
+        """The Gaussian random field of :func:`.structure._grf`, drawn by Philox from ``seed``.
+
+        Any spectrum of :mod:`sasview_grf_plugin.spectra`: its filter sqrt(N^3 Gamma) per shell is a host
+        table (:func:`.structure.shell_amplitudes`), the kernel is the same.
+        """
+        from .structure import shell_amplitudes
+
         n = self._cube((config.grid_size,) * 3)
         rdtype = self._check_dtype(config.dtype)
         m = n // 2 + 1
-        s = np.arange(max_shell(n) + 1, dtype=np.float64)
-        amp = self._shell_table(math.sqrt(n**3) / (1.0 + (a * a * s * config.dq**2) ** 4), rdtype)
+        amp = self._shell_table(shell_amplitudes(n, a, config.dq, max_shell(n), spectrum), rdtype)
         f = self._empty((n, n, m), np.result_type(rdtype, np.complex64))
         state = [np.uint32(v) for v in seed.generate_state(4, np.uint32)]
         self._launch(rdtype, "grf_fill", n * n * m, f.data, np.int32(n), np.int32(m), amp.data, *state)

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..spectra import Spectrum, as_spectrum
 from .backends import Backend, get_backend
 from .config import SimulationConfig
 from .sanity import check_phases
@@ -19,7 +20,7 @@ __all__ = ["simulate_curve", "simulate_sample"]
 
 def simulate_sample(backend: Backend, config: SimulationConfig, a: float, porosity: float,
                     layer_fraction: float, seed: np.random.SeedSequence,
-                    n_realizations: int = 1) -> np.ndarray:
+                    n_realizations: int = 1, spectrum: Spectrum | None = None) -> np.ndarray:
     """Curve (float64, on ``config.q``) of one validated parameter set, averaged over realizations.
 
     Shell sums are averaged before the reduction, which is linear, so the result
@@ -28,7 +29,8 @@ def simulate_sample(backend: Backend, config: SimulationConfig, a: float, porosi
     total = None
     grid = None
     for s in realization_seeds(seed, n_realizations):
-        rho = _phase_field(backend, config, a, porosity, layer_fraction, s, config.densities, config.dtype)
+        rho = _phase_field(backend, config, a, porosity, layer_fraction, s, config.densities, config.dtype,
+                           spectrum)
         sums, grid = shell_intensity(backend, rho, config.voxel_size)
         total = sums if total is None else total + sums
     assert grid is not None and total is not None
@@ -39,7 +41,8 @@ def simulate_curve(config: SimulationConfig, a: float | Sequence[float] | np.nda
                    porosity: float | Sequence[float] | np.ndarray,
                    layer_fraction: float | Sequence[float] | np.ndarray = 0.0,
                    seed: SeedLike | Sequence[SeedLike] = None, n_realizations: int = 1,
-                   backend: str | Backend | None = None, progress: bool = False) -> np.ndarray:
+                   backend: str | Backend | None = None, progress: bool = False,
+                   spectrum: Spectrum | str | None = None) -> np.ndarray:
     """Simulate structures and their SAXS curves on ``config.q`` (nm^-1).
 
     Parameters
@@ -58,6 +61,8 @@ def simulate_curve(config: SimulationConfig, a: float | Sequence[float] | np.nda
         ``"auto"``, ``"numpy"``, ``"cupy"``, ``"opencl"`` or a :class:`Backend`.
     progress
         Show a progress bar (tqdm) over parameter sets.
+    spectrum
+        The GRF's spectrum (:mod:`sasview_grf_plugin.spectra`; default the paper's); ``a`` is its length unit.
 
     Returns
     -------
@@ -86,6 +91,7 @@ def simulate_curve(config: SimulationConfig, a: float | Sequence[float] | np.nda
     else:
         root = as_seed_sequence(seed)
         seeds = [root] if scalar else [child_seed(root, i) for i in range(len(params))]
+    spec = as_spectrum(spectrum)
     be = get_backend(backend)
     check_memory(be, config.grid_size, config.dtype)
     items: Any = zip(params, seeds, strict=False)
@@ -93,5 +99,5 @@ def simulate_curve(config: SimulationConfig, a: float | Sequence[float] | np.nda
         from tqdm.auto import tqdm
 
         items = tqdm(items, total=len(params), unit="curve")
-    curves = np.stack([simulate_sample(be, config, *p, s, n_realizations) for p, s in items])
+    curves = np.stack([simulate_sample(be, config, *p, s, n_realizations, spec) for p, s in items])
     return curves[0] if scalar else curves

@@ -5,7 +5,8 @@ Units: a and the voxel size in nm; wave numbers in nm^-1.
 Steps, as in Röding et al. (2022), section 2.2:
 
 1. GRF psi = F^-1 Gamma^(1/2) F W with white noise W and
-   Gamma(q) = (1 + (a|q|)^8)^-2 (Eqs. 6-7). F W is drawn directly in
+   Gamma(q) = (1 + (a|q|)^8)^-2 (Eqs. 6-7), or any spectrum of :mod:`sasview_grf_plugin.spectra`
+   (``spectrum=``; a is then its length unit: the Matérn range, or the domain spacing d). F W is drawn directly in
    Fourier space: for real N(0, 1) noise, F W is exactly a Hermitian array of
    independent circular complex normals with E|.|^2 = N^3 (real on the
    self-conjugate points), which saves one FFT.
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from ..spectra import PaperSpectrum, Spectrum, as_spectrum
 from .backends import Backend, InsufficientMemoryError, get_backend
 from .config import SimulationConfig
 from .grid import FourierGrid, fourier_grid
@@ -37,6 +39,7 @@ __all__ = [
     "generate_structure",
     "generate_labels",
     "spectral_density",
+    "shell_amplitudes",
     "validate_parameters",
     "estimate_memory",
     "check_memory",
@@ -48,9 +51,22 @@ __all__ = [
 _WORKING_ARRAYS = 8
 
 
-def spectral_density(q: Any, a: float) -> Any:
-    """Gamma(q) = (1 + (a q)^8)^-2 (paper Eq. 7 with the scaling parameter a), q in nm^-1, a in nm."""
-    return 1.0 / (1.0 + (a * q) ** 8) ** 2
+def spectral_density(q: Any, a: float, spectrum: Spectrum | str | None = None) -> Any:
+    """Gamma(q), q in nm^-1, a in nm: by default (1 + (a q)^8)^-2 (paper Eq. 7 with the scaling parameter a).
+
+    ``spectrum`` selects another family of :mod:`sasview_grf_plugin.spectra` (the one place where spectra
+    are defined); NumPy or CuPy arrays.
+    """
+    return as_spectrum(spectrum).density(q, a)
+
+
+def shell_amplitudes(n: int, a: float, dq: float, s_max: int, spectrum: Spectrum | str | None = None) -> np.ndarray:
+    """sqrt(N^3 Gamma(q)) on the shells q^2 = dq^2 s, s = 0..s_max (float64, host): the GRF filter."""
+    s = np.arange(s_max + 1, dtype=np.float64)
+    spec = as_spectrum(spectrum)
+    if isinstance(spec, PaperSpectrum):
+        return math.sqrt(n**3) / (1.0 + (a * a * s * dq**2) ** 4)  # the paper's, written as ever (same bits)
+    return math.sqrt(n**3) * np.sqrt(spec.density(np.sqrt(s) * dq, a))
 
 
 def validate_parameters(a: float, porosity: float, layer_fraction: float = 0.0) -> tuple[float, float, float]:
@@ -106,18 +122,21 @@ def _hermitian_planes(xp: Any, f: Any, grid: FourierGrid) -> None:
         f[:, :, c] = (plane + mirror) * plane.real.dtype.type(1 / math.sqrt(2))
 
 
-def _grf(backend: Backend, config: SimulationConfig, a: float, seed: np.random.SeedSequence) -> Any:
+def _grf(backend: Backend, config: SimulationConfig, a: float, seed: np.random.SeedSequence,
+         spectrum: Spectrum | None = None) -> Any:
+    spec = as_spectrum(spectrum)
     if backend.native_stages:
-        return backend.grf(config, a, seed)
+        if isinstance(spec, PaperSpectrum):
+            return backend.grf(config, a, seed)
+        return backend.grf(config, a, seed, spectrum=spec)
     xp = backend.xp
     n = config.grid_size
     rdtype = np.dtype(config.dtype)
     cdtype = np.result_type(rdtype, np.complex64)
     grid = fourier_grid(backend, n)
     m = n // 2 + 1
-    s = np.arange(grid.s_max + 1, dtype=np.float64)
     # sqrt(N^3 Gamma(q)) per shell, q^2 = dq^2 s.
-    amp_table = xp.asarray(math.sqrt(n**3) / (1.0 + (a * a * s * config.dq**2) ** 4), dtype=rdtype)
+    amp_table = xp.asarray(shell_amplitudes(n, a, config.dq, grid.s_max, spec), dtype=rdtype)
     two_pi = rdtype.type(2 * math.pi)
     f = xp.empty((n, n, m), dtype=cdtype)
 
@@ -229,11 +248,12 @@ def _smooth(backend: Backend, config: SimulationConfig, field: Any) -> Any:
 
 
 def _phase_field(backend: Backend, config: SimulationConfig, a: float, eps: float, nu: float,
-                 seed: np.random.SeedSequence, values: tuple[Any, Any, Any], dtype: Any) -> Any:
+                 seed: np.random.SeedSequence, values: tuple[Any, Any, Any], dtype: Any,
+                 spectrum: Spectrum | None = None) -> Any:
     """(N, N, N) array with values[0] on the pore, values[1] on the layer, values[2] on the solid."""
     n3 = config.grid_size**3
     rdtype = np.dtype(config.dtype)
-    psi = _grf(backend, config, a, seed)
+    psi = _grf(backend, config, a, seed, spectrum)
     # Eq. 8: psi' = 0 on the eps-quantile of psi (the pore-to-be), 1 elsewhere.
     k = int(round(eps * n3))
     binary = _classify(backend, psi, k, k, (0, 0, 1), rdtype)
@@ -244,8 +264,8 @@ def _phase_field(backend: Backend, config: SimulationConfig, a: float, eps: floa
 
 
 def gaussian_random_field(config: SimulationConfig, a: float, seed: SeedLike = None,
-                          backend: str | Backend | None = None) -> Any:
-    """A periodic Gaussian random field with spectral density (1 + (a|q|)^8)^-2.
+                          backend: str | Backend | None = None, spectrum: Spectrum | str | None = None) -> Any:
+    """A periodic Gaussian random field with spectral density (1 + (a|q|)^8)^-2, or ``spectrum``'s.
 
     Parameters
     ----------
@@ -257,6 +277,9 @@ def gaussian_random_field(config: SimulationConfig, a: float, seed: SeedLike = N
         ``None``, an int or a :class:`numpy.random.SeedSequence`.
     backend
         ``"auto"``, ``"numpy"``, ``"cupy"``, ``"opencl"`` or a :class:`Backend`.
+    spectrum
+        A :class:`~sasview_grf_plugin.spectra.Spectrum` or family name (default: the paper's); ``a`` is
+        its length unit in nm.
 
     Returns
     -------
@@ -267,23 +290,25 @@ def gaussian_random_field(config: SimulationConfig, a: float, seed: SeedLike = N
     a, _, _ = validate_parameters(a, 0.5)
     be = get_backend(backend)
     check_memory(be, config.grid_size, config.dtype)
-    return _grf(be, config, a, as_seed_sequence(seed))
+    return _grf(be, config, a, as_seed_sequence(seed), as_spectrum(spectrum))
 
 
 def generate_labels(config: SimulationConfig, a: float, porosity: float, layer_fraction: float = 0.0,
-                    seed: SeedLike = None, backend: str | Backend | None = None) -> Any:
+                    seed: SeedLike = None, backend: str | Backend | None = None,
+                    spectrum: Spectrum | str | None = None) -> Any:
     """Phase labels 0 (pore), 1 (layer), 2 (solid) as a uint8 (N, N, N) array.
 
-    See :func:`generate_structure` for the parameters.
+    See :func:`generate_structure` for the parameters (``spectrum`` included).
     """
     a, eps, nu = validate_parameters(a, porosity, layer_fraction)
     be = get_backend(backend)
     check_memory(be, config.grid_size, config.dtype)
-    return _phase_field(be, config, a, eps, nu, as_seed_sequence(seed), (0, 1, 2), np.uint8)
+    return _phase_field(be, config, a, eps, nu, as_seed_sequence(seed), (0, 1, 2), np.uint8, as_spectrum(spectrum))
 
 
 def generate_structure(config: SimulationConfig, a: float, porosity: float, layer_fraction: float = 0.0,
-                       seed: SeedLike = None, backend: str | Backend | None = None) -> Any:
+                       seed: SeedLike = None, backend: str | Backend | None = None,
+                       spectrum: Spectrum | str | None = None) -> Any:
     """A two- or three-phase density field (paper Eqs. 8-10).
 
     Parameters
@@ -302,6 +327,9 @@ def generate_structure(config: SimulationConfig, a: float, porosity: float, laye
         same backend gives the same structure.
     backend
         ``"auto"``, ``"numpy"``, ``"cupy"``, ``"opencl"`` or a :class:`Backend`.
+    spectrum
+        The GRF's spectrum (:mod:`sasview_grf_plugin.spectra`; default the paper's); ``a`` is its length
+        unit in nm (for ``"peaked"`` the domain spacing d).
 
     Returns
     -------
@@ -313,4 +341,5 @@ def generate_structure(config: SimulationConfig, a: float, porosity: float, laye
     a, eps, nu = validate_parameters(a, porosity, layer_fraction)
     be = get_backend(backend)
     check_memory(be, config.grid_size, config.dtype)
-    return _phase_field(be, config, a, eps, nu, as_seed_sequence(seed), config.densities, config.dtype)
+    return _phase_field(be, config, a, eps, nu, as_seed_sequence(seed), config.densities, config.dtype,
+                        as_spectrum(spectrum))
