@@ -586,9 +586,10 @@ def _add_model_options(f: argparse.ArgumentParser) -> None:
     from ..compare import BUILTIN_MODELS, PLUS_TERMS
     from ..sasview.paths import ENSEMBLE_MODELS
 
-    f.add_argument("--model", default=None, choices=[*ENSEMBLE_MODELS, *BUILTIN_MODELS],
-                   help="model to fit (default: the case's GRF model, ML-seeded); a model the ML cannot seed, "
-                        "or any model with --plus, is fitted from --starts starts taken from the data")
+    f.add_argument("--model", default=None, choices=[*ENSEMBLE_MODELS, *BUILTIN_MODELS], metavar="MODEL",
+                   help="model to fit: " + ", ".join([*ENSEMBLE_MODELS, *BUILTIN_MODELS]) + " (default: the case's "
+                        "GRF model, ML-seeded); a model the ML cannot seed, or any model with --plus, is fitted "
+                        "from --starts starts taken from the data")
     f.add_argument("--plus", action="append", default=None, choices=list(PLUS_TERMS), metavar="TERM",
                    help="additive term, repeatable: " + "; ".join(f"{k}: {v}" for k, v in PLUS_TERMS.items()))
     f.add_argument("--auto-qrange", action="store_true",
