@@ -78,7 +78,23 @@ def main() -> None:
                     help="a clone of https://github.com/okmechak/PyPRINSAS (coal SANS, GPL-3.0, not shipped)")
     ap.add_argument("--starts", type=int, default=3)
     ap.add_argument("--only", nargs="*", default=None, help="labels (file names) to run, for a quick look")
+    ap.add_argument("--from-json", action="store_true",
+                    help="rewrite the page from the last run's .cache/compare_real/comparison.json (no fits; the "
+                         "figures stay as they are)")
     args = ap.parse_args()
+    if args.from_json:
+        from sasview_grf_plugin.compare import Comparison, ModelFit
+
+        rows = json.loads((ROOT / ".cache" / "compare_real" / "comparison.json").read_text())
+        for r in rows:
+            if "cmp" in r:
+                d = dict(r["cmp"])
+                fits = [ModelFit(**{k: v for k, v in f.items() if k != "family"}) for f in d["fits"]]
+                r["cmp"] = Comparison(name=d["name"], q_range=tuple(d["q_range"]), n_points=d["n_points"],
+                                      resolution=d["resolution"], fits=fits, failures=d["failures"],
+                                      qcheck=d["qcheck"], cut=d["cut"])
+        _write(args, rows, ENSEMBLE_MODELS, 0.0)
+        return
     figs = args.out / "_static" / "comparison"
     figs.mkdir(parents=True, exist_ok=True)
     cache = ROOT / ".cache" / "compare_real"
@@ -111,17 +127,20 @@ def main() -> None:
         results.append({"label": label, "what": what, "source": source, "cmp": cmp, "figure": f"{stem}.png",
                         "seconds": time.perf_counter() - t0})
         print(f"{label}: {cmp.verdict()} ({time.perf_counter() - t0:.0f} s)", flush=True)
+    from sasview_grf_plugin.compare import _plain
+
     (cache / "comparison.json").write_text(json.dumps(
-        [{k: (v.to_dict() if k == "cmp" else v) for k, v in r.items()} for r in results], indent=1))
+        [{k: (v.to_dict() if k == "cmp" else v) for k, v in r.items()} for r in results], indent=1, default=_plain))
     _write(args, results, ENSEMBLE_MODELS, time.perf_counter() - t_all)
 
 
 def _write(args: argparse.Namespace, results: list[dict], grf_models: tuple[str, ...], seconds: float) -> None:
     done = [r for r in results if not r.get("missing")]
-    wins = sum(1 for r in done if r["cmp"].best_of("grf").chi2 <= 1.1 * r["cmp"].best_of("builtin").chi2)
+    wins = sum(1 for r in done
+               if r["cmp"].best_of("grf", "chi2").chi2 <= 1.1 * r["cmp"].best_of("builtin", "chi2").chi2)
     lines = ["# GRF models beside SasView's built-in models on real data", "",
              f"Made by `python benchmarks/compare_real.py --out docs` on {date.today()} ({platform.machine()}, "
-             f"{os.cpu_count()} cores, {seconds / 60:.0f} min under shared load). GRF family: "
+             f"{os.cpu_count()} cores{f', {seconds / 60:.0f} min under shared load' if seconds else ''}). GRF family: "
              f"{', '.join(f'`{m}`' for m in grf_models)}. Built-ins: `teubner_strey`, `dab`, `broad_peak`. Each "
              "model is fitted alone and `+power_law` with `sasview-grf compare`'s engine "
              "({py:func}`sasview_grf_plugin.compare.compare_models`): the same weights (the data's errors), the "
@@ -133,17 +152,22 @@ def _write(args: argparse.Namespace, results: list[dict], grf_models: tuple[str,
              "## Summary", "",
              f"The best GRF-family model is within 10 % of the best built-in's reduced χ² (or better) on "
              f"**{wins} of {len(done)}** files.", "",
-             "| file | points | best built-in (χ²) | best GRF (χ²) | χ² ratio GRF/built-in | best by BIC |",
+             "| file | points | lowest-χ² built-in (χ²) | lowest-χ² GRF model (χ²) | χ² ratio GRF/built-in | "
+             "best by BIC |",
              "|---|---|---|---|---|---|"]
     for r in results:
         if r.get("missing"):
             lines.append(f"| {r['label']} | not found | | | | |")
             continue
         c = r["cmp"]
-        g, b = c.best_of("grf"), c.best_of("builtin")
+        g, b = c.best_of("grf", "chi2"), c.best_of("builtin", "chi2")
         lines.append(f"| {r['label']} | {c.n_points} | `{b.model}` ({b.chi2:.3g}) | `{g.model}` ({g.chi2:.3g}) | "
                      f"{g.chi2 / b.chi2:.3g} | `{c.best.model}` |")
     lines.append("")
+    # Hand-written reading of the figures (residuals), kept beside this script so that a rerun keeps it.
+    notes = Path(__file__).with_name("compare_real_notes.md")
+    if notes.is_file():
+        lines += [notes.read_text().rstrip(), ""]
     for r in results:
         lines += [f"## {r['label']}", "", f"{r['what']}. Source: {r['source']}.", ""]
         if r.get("missing"):

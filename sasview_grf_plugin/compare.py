@@ -484,15 +484,19 @@ class Comparison:
     def best(self) -> ModelFit:
         return self.fits[0]
 
-    def best_of(self, family: str) -> ModelFit | None:
-        return next((f for f in self.fits if f.family == family), None)
+    def best_of(self, family: str, by: str = "bic") -> ModelFit | None:
+        """The family's (``"grf"`` or ``"builtin"``) best fit by ``"bic"`` or by reduced ``"chi2"``."""
+        fits = [f for f in self.fits if f.family == family]
+        if not fits:
+            return None
+        return min(fits, key=lambda f: f.bic if by == "bic" else f.chi2)
 
     def verdict(self) -> str:
-        """Which model is best (BIC), and the best GRF model against the best built-in (reduced χ²)."""
-        g, b = self.best_of("grf"), self.best_of("builtin")
+        """Which model is best (BIC), and the GRF family's lowest reduced χ² against the built-ins'."""
+        g, b = self.best_of("grf", by="chi2"), self.best_of("builtin", by="chi2")
         text = f"best (lowest BIC): {self.best.model}, reduced χ² {self.best.chi2:.3g}"
         if g is not None and b is not None:
-            text += (f"; best GRF {g.model} (χ² {g.chi2:.3g}) vs best built-in {b.model} (χ² {b.chi2:.3g}): "
+            text += (f"; lowest reduced χ²: GRF {g.model} {g.chi2:.3g}, built-in {b.model} {b.chi2:.3g}: "
                      f"ratio {g.chi2 / b.chi2:.3g}")
         return text
 
@@ -515,7 +519,7 @@ class Comparison:
                 "fits": [f.to_dict(with_curves) for f in self.fits], "failures": self.failures}
 
     def write_json(self, path: str | os.PathLike) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(with_curves=True), indent=1))
+        Path(path).write_text(json.dumps(self.to_dict(with_curves=True), indent=1, default=_plain))
 
     def plot(self, path: str | os.PathLike, n_best: int = 6) -> None:
         """Data with the ``n_best`` fits (by BIC; the best GRF and built-in always shown) and residuals."""
@@ -548,6 +552,15 @@ class Comparison:
         fig.tight_layout()
         fig.savefig(path, dpi=110)
         plt.close(fig)
+
+
+def _plain(value: Any) -> Any:
+    """NumPy scalars and arrays as plain JSON values."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def alone_linear(fit: ModelFit) -> set[str]:

@@ -194,9 +194,9 @@ def check_q_range(q: np.ndarray, intensity: np.ndarray, error: np.ndarray | None
             j = int(upper[r0])
             flat_before = np.flatnonzero(s[upper[0]:j] > -1.0)
             if flat_before.size and not np.any(s[j:hi + 1] > 0.3):
-                cut = upper[0] + int(flat_before[-1])
+                cut = int(upper[0]) + int(flat_before[-1])
                 report.findings.append(QRangeFinding(
-                    "tail_drop", float(q[cut + 1]), float(q[hi]), hi - cut,
+                    "tail_drop", float(q[cut + 1]), float(q[hi]), int(hi - cut),
                     f"tail drop: after flattening, the intensity falls more steeply than q^{STEEPEST_SLOPE:g} above "
                     f"q = {q[cut]:.4g} 1/Å ({hi - cut} points; Porod's q^-4 is the steepest physical law): "
                     "over-subtracted background or a detector edge"))

@@ -133,6 +133,7 @@ def test_qrange_finds_a_steep_fall_after_the_flat_tail():
     assert [f.kind for f in rep.findings] == ["tail_drop"]
     assert 0.45 < rep.suggested[1] <= 0.62
     assert not check_q_range(q, _dab(q), 0.01 * _dab(q)).findings
+    assert json.loads(json.dumps(rep.to_dict()))["findings"][0]["kind"] == "tail_drop"  # plain JSON types
 
 
 def test_qrange_finds_beam_stop_upturn_and_shadow():
