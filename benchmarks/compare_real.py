@@ -139,7 +139,8 @@ def _write(args: argparse.Namespace, results: list[dict], grf_models: tuple[str,
     wins = sum(1 for r in done
                if r["cmp"].best_of("grf", "chi2").chi2 <= 1.1 * r["cmp"].best_of("builtin", "chi2").chi2)
     lines = ["# GRF models beside SasView's built-in models on real data", "",
-             f"Made by `python benchmarks/compare_real.py --out docs` on {date.today()} ({platform.machine()}, "
+             f"Made by `python benchmarks/compare_real.py --out docs --prinsas PyPRINSAS --starts {args.starts}` "
+             f"(PyPRINSAS: a clone of its repository, see {{doc}}`data`) on {date.today()} ({platform.machine()}, "
              f"{os.cpu_count()} cores{f', {seconds / 60:.0f} min under shared load' if seconds else ''}). GRF family: "
              f"{', '.join(f'`{m}`' for m in grf_models)}. Built-ins: `teubner_strey`, `dab`, `broad_peak`. Each "
              "model is fitted alone and `+power_law` with `sasview-grf compare`'s engine "
