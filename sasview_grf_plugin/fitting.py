@@ -539,7 +539,16 @@ def _fit_any_model(data: Any, model: str, plus: tuple[str, ...], method: str, q_
     if curve.data.dy is None:
         warnings_out.append("the data carry no uncertainties: unit weights, so chi^2 is not a goodness of fit")
     q_range = _check_range(curve, q_range, auto_qrange, warnings_out)
-    f = fit_model(curve, model, plus, q_range=q_range, n_starts=n_starts, method=method, steps=max(steps, 300))
+    extra = []
+    if plus:
+        # As in compare_models: the model's own best fit is one more start of the sum (the terms then start
+        # small), so that a low-q term cannot take over the curve from every start.
+        from .compare import alone_linear
+
+        alone = fit_model(curve, model, (), q_range=q_range, n_starts=n_starts, method=method, steps=max(steps, 300))
+        extra = [{"A_" + k: v for k, v in alone.values.items() if k not in alone_linear(alone)}]
+    f = fit_model(curve, model, plus, q_range=q_range, n_starts=n_starts, method=method, steps=max(steps, 300),
+                  extra_starts=extra)
     warnings_out += f.warnings
     if f.chi2 > 10:
         warnings_out.append(f"poor fit: reduced chi^2 = {f.chi2:.3g}")
