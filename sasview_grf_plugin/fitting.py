@@ -81,6 +81,7 @@ class FitResult:
     derived: dict[str, float] = field(default_factory=dict)
     # Parameters that ended on a limit of their fit range: name -> "lower" or "upper".
     on_limit: dict[str, str] = field(default_factory=dict)
+    units: dict[str, str] = field(default_factory=dict)  # parameter units (multi-start fits of any model)
 
     def to_dict(self, with_curves: bool = False) -> dict[str, Any]:
         d = asdict(self)
@@ -123,7 +124,7 @@ class FitResult:
                  f"reduced chi^2 {self.chi2:.3g}; {self.evaluations} model evaluations, {self.wall_time:.2f} s",
                  f"  {'parameter':<16}{'start':>12}{'value':>12}{'+/-':>11}"]
         for k, v in self.values.items():
-            unit = " [Å]" if k == "a" else ""
+            unit = f" [{self.units[k]}]" if self.units.get(k) else (" [Å]" if k == "a" else "")
             lines.append(f"  {k + unit:<16}{self.start.get(k, float('nan')):>12.5g}"
                          f"{v:>12.5g}{self.uncertainties.get(k, float('nan')):>11.3g}")
         if self.fixed:
@@ -357,7 +358,8 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
               bundle: str | os.PathLike | None = None, model_options: dict[str, float] | None = None,
               steps: int = 200, name: str | None = None, progress: bool = False,
               q_range: tuple[float, float] | None = None, time_budget: float | None = None,
-              family: str = "measured", free_smoothing: bool | None = None) -> FitResult:
+              family: str = "measured", free_smoothing: bool | None = None, model: str | None = None,
+              plus: tuple[str, ...] | list[str] = (), auto_qrange: bool = False, n_starts: int = 3) -> FitResult:
     """Fit (or predict) the GRF parameters of one curve.
 
     Parameters
@@ -399,6 +401,19 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
         of the measured family (unless ``model_options`` fixes it), fixed otherwise. The result reports
         the smoothing in Å as well (``derived["smoothing"]`` = smoothing_ratio x a).
 
+    model
+        Any model of the GRF family (``ENSEMBLE_MODELS``) or a compared built-in (``teubner_strey``, ``dab``,
+        ``broad_peak``). ``grf_two_phase`` (and ``grf_three_phase`` with a three-phase ``case``) without
+        ``plus`` take the ML-seeded path above; every other model, and any model with ``plus``, is fitted
+        from ``n_starts`` starts taken from the data (its length scale), the best kept
+        (:func:`sasview_grf_plugin.compare.fit_model`).
+    plus
+        Additive terms (``"power_law"``, ``"lorentz"``, ``"guinier"``, ``"porod"``): the sasmodels sum model
+        ``model+term``; a flat background is always fitted.
+    auto_qrange
+        Fit the q range :func:`sasview_grf_plugin.qrange.check_q_range` suggests (beam stop, tail drop, WAXS
+        cut off) when ``q_range`` is not given. Its findings are always in ``warnings``; what was cut too.
+
     Curves of more than ``MAX_FIT_POINTS`` points are rebinned to that many log-spaced q bins first (with
     a warning), so that a fit's memory stays bounded.
     """
@@ -406,6 +421,11 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
 
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; allowed: {', '.join(MODES)}")
+    # --- any GRF model / additive terms (multi-start from the data) ---
+    generic, case = _route_model(model, case, tuple(plus), mode)
+    if generic:
+        return _fit_any_model(data, model or "grf_two_phase", tuple(plus), method, q_unit, name, q_range,
+                              auto_qrange, steps, n_starts)
     family = _family_of(family, bundle)
     if family == "paper":
         if case in ("auto", "two_phase"):
@@ -457,6 +477,7 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
                             f"bound the fit's memory; at most {MAX_FIT_POINTS} points are fitted as they are")
     if curve.masked:
         warnings_out.append(f"{curve.masked} unusable points removed")
+    q_range = _check_range(curve, q_range, auto_qrange, warnings_out)
     if curve.data.dy is None:
         warnings_out.append("the data carry no uncertainties: unit weights, so chi^2 is not a goodness of fit")
     if curve.slit_length:
@@ -630,6 +651,94 @@ def far_from_prediction(values: dict[str, float], ml: dict[str, Any], outputs: A
     return out
 
 
+# --- fitting any model of the GRF family (or a built-in), with additive terms -------------------------
+
+_ML_MODELS = {"grf_two_phase": "two_phase", "grf_three_phase": "three_phase"}
+
+
+def _route_model(model: str | None, case: str, plus: tuple[str, ...], mode: str) -> tuple[bool, str]:
+    """Whether the fit takes the multi-start path, and the case for the ML-seeded one.
+
+    The ML seeds ``grf_two_phase`` (any two-phase case) and ``grf_three_phase`` (a three-phase case named
+    by ``case``); everything else, and any sum with additive terms, is a multi-start fit from the data.
+    """
+    if model is None and not plus:
+        return False, case
+    from .compare import model_names
+
+    if model is not None and model not in model_names():
+        raise ValueError(f"unknown model {model!r}; allowed: {', '.join(model_names())}")
+    kind = _ML_MODELS.get(model or "grf_two_phase")
+    if kind is not None and case != "auto" and not case.startswith(kind):
+        raise ValueError(f"case {case!r} is not a case of {model}; give a {kind}_* case or case 'auto'")
+    ml_path = not plus and (kind == "two_phase" or (kind == "three_phase" and case != "auto"))
+    if ml_path:
+        return False, ("two_phase" if kind == "two_phase" and case == "auto" else case)
+    if mode == "replace":
+        raise ValueError(f"mode 'replace' needs an ML prediction, which {model or 'grf_two_phase'}"
+                         f"{''.join('+' + p for p in plus)} has none: use mode 'seed' (a multi-start fit)")
+    return True, case
+
+
+def _check_range(curve: Any, q_range: tuple[float, float] | None, auto_qrange: bool,
+                 warnings_out: list[str]) -> tuple[float, float] | None:
+    """Report what no small-angle model describes; with ``auto_qrange`` (and no ``q_range``) cut it."""
+    from .qrange import check_q_range
+
+    report = check_q_range(curve.q, curve.intensity, curve.error)
+    if not report.cut:
+        return q_range
+    if q_range is None and auto_qrange:
+        warnings_out.extend(f"cut: {f.message}" for f in report.findings)
+        warnings_out.append(f"fitted q range {report.suggested[0]:.4g}-{report.suggested[1]:.4g} 1/Å "
+                            f"(data: {report.q_data[0]:.4g}-{report.q_data[1]:.4g} 1/Å)")
+        return report.suggested
+    warnings_out.extend(report.describe())
+    if q_range is None:
+        warnings_out.append("nothing was cut: give the suggested --q-min/--q-max, or --auto-qrange")
+    return q_range
+
+
+def _fit_any_model(data: Any, model: str, plus: tuple[str, ...], method: str, q_unit: str | None,
+                   name: str | None, q_range: tuple[float, float] | None, auto_qrange: bool, steps: int,
+                   n_starts: int) -> FitResult:
+    """Multi-start fit of any model (+ terms), as a :class:`FitResult`."""
+    from .compare import fit_model
+
+    t0 = time.perf_counter()
+    curve = _as_curve(data, q_unit, name)
+    _check_magnitudes(curve)
+    warnings_out = list(curve.notes)
+    if curve.q.size > MAX_FIT_POINTS:
+        n_raw = curve.q.size
+        curve = _rebin(curve, MAX_FIT_POINTS)
+        warnings_out.append(f"{n_raw} points rebinned to {curve.q.size} log-spaced q bins")
+    if curve.masked:
+        warnings_out.append(f"{curve.masked} unusable points removed")
+    if curve.data.dy is None:
+        warnings_out.append("the data carry no uncertainties: unit weights, so chi^2 is not a goodness of fit")
+    q_range = _check_range(curve, q_range, auto_qrange, warnings_out)
+    extra = []
+    if plus:
+        # As in compare_models: the model's own best fit is one more start of the sum (the terms then start
+        # small), so that a low-q term cannot take over the curve from every start.
+        from .compare import alone_linear
+
+        alone = fit_model(curve, model, (), q_range=q_range, n_starts=n_starts, method=method, steps=max(steps, 300))
+        extra = [{"A_" + k: v for k, v in alone.values.items() if k not in alone_linear(alone)}]
+    f = fit_model(curve, model, plus, q_range=q_range, n_starts=n_starts, method=method, steps=max(steps, 300),
+                  extra_starts=extra)
+    warnings_out += f.warnings
+    if f.chi2 > 10:
+        warnings_out.append(f"poor fit: reduced chi^2 = {f.chi2:.3g}")
+    curves = dict(f.curves)
+    curves["start"] = curves["fit"]  # the best start is not kept; the figure shows the fit
+    return FitResult(name=curve.name, case=f.model, mode="multistart", method=method, values=f.values,
+                     uncertainties=f.uncertainties, start=f.start, chi2=f.chi2, n_points=f.n_points,
+                     q_range=f.q_range, evaluations=f.evaluations, wall_time=time.perf_counter() - t0, ml=None,
+                     warnings=warnings_out, curves=curves, fixed=f.fixed, units=f.units)
+
+
 def _counting_experiment() -> type:
     from sasmodels.bumps_model import Experiment
 
@@ -776,8 +885,10 @@ def plot_fit(result: FitResult, path: str | os.PathLike) -> None:
     c = {k: np.asarray(v) for k, v in result.curves.items()}
     fig, (ax, axr) = plt.subplots(2, 1, figsize=(7, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
     ax.errorbar(c["q"], c["data"], yerr=c["error"], fmt=".", ms=3, color="0.4", elinewidth=0.6, label="data")
-    label = {"seed": "ML-seeded start", "conventional": "default start", "replace": "ML prediction"}[result.mode]
-    ax.loglog(c["q"], c["start"], "--", color="tab:orange", lw=1.3, label=label)
+    label = {"seed": "ML-seeded start", "conventional": "default start", "replace": "ML prediction"}.get(
+        result.mode, "best start")
+    if result.mode != "multistart":  # a multi-start fit keeps only its best start's result
+        ax.loglog(c["q"], c["start"], "--", color="tab:orange", lw=1.3, label=label)
     if result.mode != "replace":
         ax.loglog(c["q"], c["fit"], "-", color="tab:blue", lw=1.5, label=f"fit ({result.method})")
     ax.set_ylabel("I(q)")

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from . import compare as compare_verbs
 from . import reconstruct as reconstruct_verbs
 from . import sasview as sasview_verbs
 
@@ -584,6 +585,7 @@ def _add_fit(sub: argparse._SubParsersAction) -> None:
                    help="stop each curve's fitter after this many seconds and report the best point so far "
                         "(DREAM, DE, amoeba; LM fits take about a second)")
     f.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_model_options(f)
     f.set_defaults(func=_cmd_fit)
 
 
@@ -595,6 +597,24 @@ def _smoothing_options(args: argparse.Namespace) -> dict[str, float]:
               "version 0.1 (converted at the start value of a)", file=sys.stderr)
         return {"smoothing": args.smoothing}
     return {} if args.smoothing_ratio is None else {"smoothing_ratio": args.smoothing_ratio}
+
+
+def _add_model_options(f: argparse.ArgumentParser) -> None:
+    """fit --model/--plus/--auto-qrange/--starts (any GRF model, additive terms, the q-range cut)."""
+    from ..compare import BUILTIN_MODELS, PLUS_TERMS
+    from ..sasview.paths import ENSEMBLE_MODELS
+
+    f.add_argument("--model", default=None, choices=[*ENSEMBLE_MODELS, *BUILTIN_MODELS], metavar="MODEL",
+                   help="model to fit: " + ", ".join([*ENSEMBLE_MODELS, *BUILTIN_MODELS]) + " (default: the case's "
+                        "GRF model, ML-seeded); a model the ML cannot seed, or any model with --plus, is fitted "
+                        "from --starts starts taken from the data")
+    f.add_argument("--plus", action="append", default=None, choices=list(PLUS_TERMS), metavar="TERM",
+                   help="additive term, repeatable: " + "; ".join(f"{k}: {v}" for k, v in PLUS_TERMS.items()))
+    f.add_argument("--auto-qrange", action="store_true",
+                   help="cut what no small-angle model describes (beam stop, a tail that drops below its "
+                        "background, WAXS) and print what was cut; without it such regions are only reported")
+    f.add_argument("--starts", type=int, default=3, help="starts of a multi-start fit (data length scale x "
+                                                         "0.5, 1, 2.5, ...)")
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
@@ -620,7 +640,8 @@ def _cmd_fit(args: argparse.Namespace) -> int:
                                  fit_progress=args.method != "lm" and not args.no_progress,
                                  steps=args.steps, q_range=q_range, time_budget=args.time_budget,
                                  model_options=_smoothing_options(args), free_smoothing=args.free_smoothing,
-                                 family=args.family,
+                                 family=args.family, model=args.model, plus=tuple(args.plus or ()),
+                                 auto_qrange=args.auto_qrange, n_starts=args.starts,
                                  **({"bundle": args.bundle} if args.bundle else {}))
     if args.plot is not None and results:
         if len(results) == 1 and args.plot.suffix.lower() in _IMAGE_SUFFIXES:
@@ -733,6 +754,8 @@ _OUTPUT_SUFFIXES = {
     ("fit", "json"): (".json",),
     ("fit", "plot"): ("",) + _IMAGE_SUFFIXES,  # no extension: a folder of figures
     ("predict", "json"): (".json",),
+    ("compare", "json"): (".json",),
+    ("compare", "plot"): _IMAGE_SUFFIXES,
     ("evaluate", "json"): (".json",),
 }
 
@@ -835,6 +858,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_ensemble(sub)
     sasview_verbs.add_parser(sub)
     reconstruct_verbs.add_parser(sub)
+    compare_verbs.add_parser(sub)
     return parser
 
 
