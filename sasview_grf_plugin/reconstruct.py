@@ -275,8 +275,9 @@ def model_interface_areas(spec: FitSpec) -> dict[str, float]:
         return {"pore": rice(pore_frac), "layer": rice(pore_frac, spec.porosity), "solid": solid,
                 "pore+layer": solid}
     # Far in the Porod regime of the smoothed models (the table continues by q^-4); q^4 I must be constant
-    # there, else the area is reported as NaN.
-    q = np.array([1e3 / spec.a, 1e4 / spec.a])
+    # there, else the area is reported as NaN. The three-phase pore curve (format-2 table) reaches its limit
+    # only slowly (q^4 I differs by 1.7e-3 between q a = 1e3 and 1e4, by 2e-5 between 1e4 and 1e5).
+    q = np.array([1e4 / spec.a, 1e5 / spec.a])
 
     def area(pore: float, layer: float, solid: float) -> float:
         i = model_intensity(spec, q, scale=1.0, background=0.0, sld_pore=pore, sld_layer=layer, sld_solid=solid)

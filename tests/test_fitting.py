@@ -12,16 +12,21 @@ from sasview_grf_plugin.simulator import PRESETS
 pytestmark = pytest.mark.skipif("two_phase_low" not in shipped_bundles(), reason="shipped bundles not built yet")
 
 
-def write_measurement(path, a_nm, porosity, seed, scale=40.0, background=0.02):
-    """A measurement of a macroscopic sample (the ensemble-mean curve, smoothing 10 Å) with the paper's
-    noise on a detector-like q grid, written as canSAS XML (1/Å, cm^-1)."""
+def write_measurement(path, a_nm, porosity, seed, scale=40.0, background=0.02, exact_levelcut=False):
+    """A measurement of a macroscopic sample (the ensemble-mean curve, smoothing 10 Å; or, with
+    ``exact_levelcut``, the exact level cut without smoothing, any porosity) with the paper's noise on a
+    detector-like q grid, written as canSAS XML (1/Å, cm^-1)."""
     from sasdata.dataloader.data_info import Data1D
     from sasdata.dataloader.readers.cansas_reader import Reader
 
+    from sasview_grf_plugin.ensemble.levelcut import levelcut_curve
     from sasview_grf_plugin.ensemble.table import load_table
 
     cfg = PRESETS["compact"].replace(q_min=0.08, q_max=3.2, n_q=300)
-    curve = a_nm**3 * load_table().intensity(cfg.q * a_nm, porosity, 0.0, 1.0 / a_nm, 1.0, 0.0)  # nm^3
+    if exact_levelcut:
+        curve = a_nm**3 * levelcut_curve(cfg.q * a_nm, porosity)  # nm^3
+    else:
+        curve = a_nm**3 * load_table().intensity(cfg.q * a_nm, porosity, 0.0, 1.0 / a_nm, 1.0, 0.0)  # nm^3
     rng = np.random.default_rng(seed)
     noisy, _ = add_noise(PAPER_INTENSITY_SCALE * curve, rng, alpha=1e3)
     sigma = np.sqrt(1e3 * PAPER_INTENSITY_SCALE * curve)
@@ -242,14 +247,15 @@ def test_old_smoothing_in_angstrom_is_converted_with_a_deprecation_warning(measu
 
 
 @pytest.mark.slow
-def test_a_fit_that_ends_on_a_limit_says_so(measurement):
-    # The three-phase model fitted to two-phase data (no layer) drives the layer fraction onto its lower limit.
-    r = fit_curve(measurement, "three_phase_low", mode="conventional")
-    assert r.on_limit == {"layer_fraction": "lower"}
-    assert r.values["layer_fraction"] == pytest.approx(0.02, abs=1e-9)
-    assert any(w.startswith("layer_fraction ended on its lower limit 0.02: the data show no layer")
-               for w in r.warnings)
-    assert "layer_fraction ended on its lower limit" in r.table()
+def test_a_fit_that_ends_on_a_limit_says_so(tmp_path):
+    # A structure whose porosity (0.008) lies below the model's lower limit (0.02): the exact level cut
+    # (smoothing 0), fitted with smoothing_ratio fixed at 0, must end on that limit and say so.
+    data = write_measurement(tmp_path / "sparse.xml", 2.2, 0.008, seed=4242, exact_levelcut=True)
+    r = fit_curve(data, "two_phase_low", mode="conventional", model_options={"smoothing_ratio": 0.0})
+    assert r.on_limit == {"porosity": "lower"}
+    assert r.values["porosity"] == pytest.approx(0.02, abs=1e-9)
+    assert any(w.startswith("porosity ended on its lower limit 0.02") for w in r.warnings)
+    assert "porosity ended on its lower limit" in r.table()
 
 
 def test_limit_detection_is_relative_to_the_range_and_logarithmic_for_a():

@@ -108,6 +108,9 @@ def test_voxel_area_of_the_level_cut_is_rices_formula():
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="known shortfall of the format-2 three-phase table (issue 22, open): its "
+                   "invariant correction scales the layer curve's high-q continuation, which moves the pore's "
+                   "Porod constant: the voxel pore area is 10 % above the model's here (format 1: within 5 %)")
 def test_voxel_areas_of_smoothed_three_phases_match_the_models_porod_constant():
     spec = _spec(porosity=0.33, layer_fraction=0.22, smoothing=20.0)  # sigma/a = 0.4, a table-accurate set
     rec = reconstruct(spec, grid=128, realizations=2, voxel=spec.a / 8, seed=5, progress=False, images=False)
