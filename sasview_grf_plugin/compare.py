@@ -455,8 +455,15 @@ def fit_model(curve: Any, model: str, plus: Sequence[str] = (), q_range: tuple[f
     for k in free:
         lo_b, hi_b = spec.bounds[k]
         if k in values and min(values[k] - lo_b, hi_b - values[k]) <= 1e-6 * (hi_b - lo_b):
-            warnings.append(f"{k} ended on its bound ({values[k]:.4g}): the data lie outside what the model "
-                            "describes there")
+            if k.split("_", 1)[-1] == "porosity" and hi_b == 0.5 and values[k] >= 0.5 - 1e-6:
+                # Babinet: the two-phase curve is symmetric about porosity 0.5, so it does not change there to
+                # first order and its error is meaningless.
+                warnings.append(f"{k} ended at 0.5, the symmetric point (pore and solid alike, Babinet): the "
+                                "value is a bound and its uncertainty is not determined")
+                errors[k] = float("nan")
+            else:
+                warnings.append(f"{k} ended on its bound ({values[k]:.4g}): the data lie outside what the model "
+                                "describes there; the value is a bound, not an estimate")
     all_fixed = {k: v for k, v in {**spec.fixed, **user_fixed}.items() if k not in values}
     return ModelFit(model="+".join((model, *plus)), chi2=best["chi2_total"] / max(1, n - p),
                     chi2_total=best["chi2_total"], bic=best["chi2_total"] + p * math.log(n), n_points=n, n_free=p,

@@ -95,8 +95,24 @@ class FitSpec:
         return (s["sld_pore"], s.get("sld_layer", s["sld_pore"]), s["sld_solid"])
 
 
+def _json_safe(x: Any) -> Any:
+    """``x`` with non-finite floats replaced by None (strict JSON has no NaN or Infinity)."""
+    if isinstance(x, dict):
+        return {k: _json_safe(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_json_safe(v) for v in x]
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    return x
+
+
 def _model_of_case(case: str) -> str:
-    return "grf_three_phase" if str(case).startswith("three") else "grf_two_phase"
+    """The GRF model of a fit's ``case``: a model name itself for multi-start fits (``fit --model``, possibly a
+    sum such as ``grf_two_phase_peaked+power_law``), else the paper's model of an ML case."""
+    case = str(case)
+    if case.startswith("grf_"):
+        return case.split("+")[0]
+    return "grf_three_phase" if case.startswith("three") else "grf_two_phase"
 
 
 def load_fit(source: Any, index: int = 0) -> FitSpec:
@@ -129,6 +145,11 @@ def load_fit(source: Any, index: int = 0) -> FitSpec:
         raise ValueError("not a fit result: expected the JSON of `sasview-grf fit --json` (keys 'values', 'case')")
     values = {**{k: float(v) for k, v in data.get("fixed", {}).items()},
               **{k: float(v) for k, v in data["values"].items()}}
+    if "+" in str(data.get("case", "")):
+        # A sum model (fit --plus): sasmodels prefixes the GRF part's parameters with A_ (the added terms' with
+        # B_, C_, ...); the structure is the A part, its own scale the volume-fraction scale.
+        values = {**{k: v for k, v in values.items() if k in ("scale", "background")},
+                  **{k[2:]: v for k, v in values.items() if k.startswith("A_")}}
     model = str(data.get("model") or _model_of_case(data.get("case", "two_phase")))
     family = _family_of_model(model)
     length = "d" if family == "peaked" else "a"
@@ -747,7 +768,9 @@ def reconstruct(fit: Any, out: str | os.PathLike | None = None, grid: int = 256,
     rec.timings["total"] = time.perf_counter() - t_start
     rec.cpu_time = time.process_time() - cpu_start
     if out_dir is not None:
-        (out_dir / "reconstruction.json").write_text(json.dumps(rec.to_dict(), indent=1), encoding="utf-8")
+        # Strict JSON: a quantity that could not be computed (NaN, e.g. no precise bins) is written as null.
+        (out_dir / "reconstruction.json").write_text(json.dumps(_json_safe(rec.to_dict()), indent=1, allow_nan=False),
+                                                     encoding="utf-8")
         rec.files["json"] = "reconstruction.json"
     return rec
 

@@ -392,3 +392,27 @@ def test_reconstruct_runs_on_the_opencl_backend(model, values):
     assert pore["std"] == 0.0
     assert pore["mean"] * n3 == pytest.approx(round(spec.porosity * (1 - spec.layer_fraction) * n3), abs=1)
     assert np.all(np.isfinite(rec.curve["mean"])) and np.all(np.asarray(rec.curve["mean"]) > 0)
+
+
+def test_fit_json_of_any_model_and_of_a_sum_model_is_read():
+    # `fit --model NAME --plus power_law` writes the sum model as the case and its parameters with A_/B_
+    # prefixes; the structure is the A part (regression: read as grf_two_phase, "has no 'a'").
+    from sasview_grf_plugin.reconstruct import load_fit
+
+    result = {"case": "grf_two_phase_peaked+power_law", "values": {
+        "scale": 1.0, "background": 0.01, "A_scale": 0.05, "A_d": 94.0, "A_xi_over_d": 0.17, "A_porosity": 0.4,
+        "B_scale": 1e-5, "B_power": 4.0}, "fixed": {"A_sld_pore": 0.0, "A_sld_solid": 10.0}}
+    spec = load_fit(result)
+    assert spec.model == "grf_two_phase_peaked" and spec.spectrum == "peaked"
+    assert spec.a == 94.0 and spec.porosity == 0.4 and spec.scale == 0.05
+    assert spec.slds == {"sld_pore": 0.0, "sld_solid": 10.0}
+    broad = load_fit({"case": "grf_two_phase_broad", "values": {"a": 30.0, "alpha": 0.7, "porosity": 0.2,
+                                                               "scale": 1.0, "background": 0.0}})
+    assert broad.model == "grf_two_phase_broad" and broad.shape == {"alpha": 0.7} and broad.smoothing == 0.0
+
+
+def test_reconstruction_json_is_strict_json(tmp_path):
+    out = tmp_path / "rec"
+    spec = _spec(porosity=0.3, smoothing=20.0)
+    reconstruct(spec, grid=32, realizations=1, voxel=spec.a / 5, seed=1, progress=False, images=False, out=out)
+    json.loads((out / "reconstruction.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
