@@ -223,6 +223,7 @@ def test_convert_pdh_round_trip_through_sasdata(tmp_path):
     np.testing.assert_allclose(d.dxl, curve.slit_length, rtol=1e-12)
     assert d.dx is None or not np.any(d.dx)
     assert d._xunit in ("A^{-1}", "1/A")
+    assert d.run == ["Anton-Paar"] and "None" not in out.read_text()  # SasView shows the run as the data's name
     # Our loader reads it back as the same curve.
     again = load_curves(out)[0]
     np.testing.assert_allclose(again.q, curve.q, rtol=1e-12)

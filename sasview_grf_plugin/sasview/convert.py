@@ -53,5 +53,10 @@ def write_cansas_xml(out: str | os.PathLike, curves: Sequence[Any]) -> list[Path
             d.dxl = d.dxw = None
         if not d.title:
             d.title = curve.name
+        # Readers that set no run leave [None]: sasdata would write <Run name="None">None</Run>, which SasView
+        # shows as the data's name; name the run after the curve instead.
+        runs = [r for r in (getattr(d, "run", None) or []) if r not in (None, "None", "")]
+        d.run = runs or [curve.name]
+        d.run_name = {r: r for r in d.run}
         write_atomic(path, lambda tmp, d=d: Reader().write(tmp, d))
     return paths
