@@ -37,6 +37,8 @@ from typing import Any
 
 import numpy as np
 
+from .loaders import intensity_unit
+
 __all__ = ["ModelFit", "Comparison", "fit_model", "compare_models", "BUILTIN_MODELS", "PLUS_TERMS",
            "characteristic_length", "model_names", "resolve_model"]
 
@@ -486,6 +488,7 @@ class Comparison:
     failures: dict[str, str]
     qcheck: dict[str, Any]
     cut: list[str] = field(default_factory=list)
+    intensity_unit: str = ""  # the data's intensity unit ("" if the file names none)
 
     @property
     def best(self) -> ModelFit:
@@ -549,7 +552,7 @@ class Comparison:
             style = "-" if f.family == "grf" else "--"
             (line,) = ax.loglog(c["q"], c["fit"], style, lw=1.3, label=f"{f.model} (χ² {f.chi2:.3g})")
             axr.semilogx(c["q"], (c["data"] - c["fit"]) / c["error"], ".", ms=2, color=line.get_color())
-        ax.set_ylabel("I(q) [data units]")
+        ax.set_ylabel(f"I(q) [{self.intensity_unit or 'data unit'}]")
         shown_name = self.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
         ax.set_title(f"{shown_name}: fits ranked by BIC (solid: GRF family)", fontsize=9)
         ax.legend(fontsize=7)
@@ -642,4 +645,5 @@ def compare_models(data: Any, models: Sequence[str] | None = None,
     qcheck = report.to_dict()
     qcheck["messages"] = report.describe() + notes
     return Comparison(name=curve.name, q_range=(lo, hi), n_points=fits[0].n_points,
-                      resolution=_resolution_text(curve), fits=fits, failures=failures, qcheck=qcheck, cut=cut)
+                      resolution=_resolution_text(curve), fits=fits, failures=failures, qcheck=qcheck, cut=cut,
+                      intensity_unit=intensity_unit(curve))

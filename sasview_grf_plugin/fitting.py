@@ -34,6 +34,8 @@ from typing import Any
 
 import numpy as np
 
+from .loaders import intensity_unit
+
 __all__ = ["FitResult", "fit_curve", "fit_many", "plot_fit", "MODES", "DEFAULT_MODEL_OPTIONS", "MAX_FIT_POINTS",
            "SUMMARY_FORMATS"]
 
@@ -81,6 +83,7 @@ class FitResult:
     derived: dict[str, float] = field(default_factory=dict)
     # Parameters that ended on a limit of their fit range: name -> "lower" or "upper".
     on_limit: dict[str, str] = field(default_factory=dict)
+    intensity_unit: str = ""  # the data's intensity unit ("cm^-1" for absolute data; "" if the file names none)
     units: dict[str, str] = field(default_factory=dict)  # parameter units (multi-start fits of any model)
 
     def to_dict(self, with_curves: bool = False) -> dict[str, Any]:
@@ -601,6 +604,7 @@ def fit_curve(data: Any, case: str = "auto", mode: str = "seed", method: str = "
     if ratio_final is not None:
         result["derived"] = {"smoothing": float(ratio_final) * float(result["values"]["a"])}
     result["warnings"] += result.pop("limit_warnings")
+    result["intensity_unit"] = intensity_unit(curve)
     if result["chi2"] > 10:
         what = "the ML prediction does not reproduce the data" if mode == "replace" else "poor fit"
         result["warnings"].append(f"{what}: reduced chi^2 = {result['chi2']:.3g}")
@@ -736,7 +740,8 @@ def _fit_any_model(data: Any, model: str, plus: tuple[str, ...], method: str, q_
     return FitResult(name=curve.name, case=f.model, mode="multistart", method=method, values=f.values,
                      uncertainties=f.uncertainties, start=f.start, chi2=f.chi2, n_points=f.n_points,
                      q_range=f.q_range, evaluations=f.evaluations, wall_time=time.perf_counter() - t0, ml=None,
-                     warnings=warnings_out, curves=curves, fixed=f.fixed, units=f.units)
+                     warnings=warnings_out, curves=curves, fixed=f.fixed, units=f.units,
+                     intensity_unit=intensity_unit(curve))
 
 
 def _counting_experiment() -> type:
@@ -891,7 +896,7 @@ def plot_fit(result: FitResult, path: str | os.PathLike) -> None:
         ax.loglog(c["q"], c["start"], "--", color="tab:orange", lw=1.3, label=label)
     if result.mode != "replace":
         ax.loglog(c["q"], c["fit"], "-", color="tab:blue", lw=1.5, label=f"fit ({result.method})")
-    ax.set_ylabel("I(q)")
+    ax.set_ylabel(f"I(q) [{result.intensity_unit or 'data unit'}]")
     # A name from a file name that is not UTF-8 holds surrogate escapes, which fonts cannot draw.
     shown = result.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     ax.set_title(f"{shown}: {result.case}, reduced χ² = {result.chi2:.3g}", fontsize=10)

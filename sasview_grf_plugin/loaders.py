@@ -458,3 +458,11 @@ def load_curves(path: str | os.PathLike, q_unit: str | None = None) -> list[Curv
     if not curves:
         raise ValueError(f"{path.name}: no curves found")
     return curves
+
+
+def intensity_unit(curve: Any) -> str:
+    """The curve's intensity unit as a plot label shows it ("cm^-1", "a.u.", ...; "" when the file names none)."""
+    unit = str(getattr(getattr(curve, "data", None), "_yunit", "") or "").strip()
+    if unit.replace(" ", "").lower() in ("cm^{-1}", "cm^-1", "1/cm", "cm-1", "cm^{-1}sr^{-1}"):
+        return "cm^-1"
+    return unit

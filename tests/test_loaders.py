@@ -100,3 +100,12 @@ def test_slit_smearing_moves_a_fitted_peak_the_way_physics_says():
 
     unsmeared, smeared = peak(False), peak(True)
     assert smeared > unsmeared * 1.02, (smeared, unsmeared)
+
+
+def test_the_intensity_unit_of_a_curve_is_read_from_the_file():
+    from sasview_grf_plugin.loaders import intensity_unit
+
+    (xml,) = load_curves(example("AOT_Microemulsion-Core_Contrast.xml"))  # canSAS XML: I in 1/cm
+    assert intensity_unit(xml) == "cm^-1"
+    (pdh,) = load_curves(example("Anton-Paar.pdh"))  # relative intensities: not absolute
+    assert intensity_unit(pdh) != "cm^-1"
