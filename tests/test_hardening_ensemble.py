@@ -231,6 +231,22 @@ def test_models_refuse_overflowing_slds_and_stay_finite_below():
                 iq(bad)
         with np.errstate(all="raise"):  # the largest accepted contrast: finite, no overflow anywhere
             assert np.all(np.isfinite(iq(1e100)))
+    # The exact models of the spectral family share one check (ensemble.fastcut.check_contrasts); before it a
+    # huge SLD gave an OverflowError (two phases) or a silent NaN (three phases).
+    from sasview_grf_plugin.sasview.models import (
+        grf_three_phase_broad,
+        grf_three_phase_peaked,
+        grf_two_phase_broad,
+        grf_two_phase_peaked,
+    )
+
+    for model in (grf_two_phase_broad, grf_two_phase_peaked, grf_three_phase_broad, grf_three_phase_peaked):
+        base = {p[0]: p[2] for p in model.parameters}
+        for bad in (1e200, -1e200, math.inf, math.nan):
+            with pytest.raises(ValueError, match="SLDs must be finite"):
+                model.Iq(q, **{**base, "sld_pore": bad})
+        with np.errstate(over="raise"):
+            assert np.all(np.isfinite(model.Iq(q, **{**base, "sld_pore": 1e100, "sld_solid": 0.0})))
     # Equal huge SLDs are no contrast: zero, not inf - inf.
     base = {p[0]: p[2] for p in grf_two_phase.parameters}
     assert np.all(grf_two_phase.Iq(q, **{**base, "sld_pore": 1e200, "sld_solid": 1e200}) == 0.0)

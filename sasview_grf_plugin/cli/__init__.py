@@ -213,9 +213,9 @@ def _add_install_plugins(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "install-plugins",
         help="install the GRF models into SasView's plugin folder",
-        description="Write thin plugin files for grf_two_phase and grf_three_phase (ensemble means, for fitting) "
-                    "and grf_two_phase_sim and grf_three_phase_sim (one simulated realization) into SasView's "
-                    "plugin folder "
+        description="Write thin plugin files for the GRF ensemble-mean models (for fitting: grf_two_phase, "
+                    "grf_three_phase and the broad/peaked-spectrum models) and grf_two_phase_sim and "
+                    "grf_three_phase_sim (one simulated realization) into SasView's plugin folder "
                     "(found as SasView finds it) or --dir. Only files written by this command are overwritten "
                     "or removed. Restart SasView afterwards.",
     )

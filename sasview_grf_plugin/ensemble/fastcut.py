@@ -48,7 +48,21 @@ from scipy.special import loggamma, ndtri
 
 from ..spectra import ALPHA_RANGE, BroadSpectrum, PaperSpectrum, PeakedSpectrum, Spectrum, matern_one_minus
 
-__all__ = ["level_set_curve", "two_phase_curve", "three_phase_curve", "FAST_Q_RANGE"]
+__all__ = ["level_set_curve", "two_phase_curve", "three_phase_curve", "check_contrasts", "FAST_Q_RANGE",
+           "MAX_CONTRAST"]
+
+#: Largest SLD difference (1e-6/Å^2) the models accept: the intensity holds its square times 1e-4 a^3 F, which
+#: stays finite up to here (the paper's table models use the same bound). Physical SLDs are below about 100.
+MAX_CONTRAST = 1e100
+
+
+def check_contrasts(**contrasts: float) -> None:
+    """Raise ``ValueError`` naming any SLD difference that is not finite or exceeds :data:`MAX_CONTRAST`."""
+    for label, value in contrasts.items():
+        if not (math.isfinite(value) and abs(value) <= MAX_CONTRAST):
+            raise ValueError(f"SLDs must be finite with |{label}| <= {MAX_CONTRAST:g} (1e-6/Å^2; physical SLDs are "
+                             f"below about 100), got {value:g}: beyond it the intensity overflows")
+
 
 _LN_X_MAX = math.log(100.0)
 # Per family: grid points and r_min / a. The exact range ends at q a = 3e-3 / r_min = 3e3, where F / F(0)

@@ -107,6 +107,7 @@ from numpy import inf
 # standalone-export: begin exact
 # `sasview-grf export-plugin --standalone` replaces this block with the evaluator's own source (spectra.py and
 # ensemble/fastcut.py, NumPy and SciPy only).
+from sasview_grf_plugin.ensemble.fastcut import check_contrasts as _check_contrasts
 from sasview_grf_plugin.ensemble.fastcut import three_phase_curve as _three_phase_curve
 from sasview_grf_plugin.spectra import PeakedSpectrum as _Spectrum
 
@@ -143,8 +144,7 @@ def Iq(q, d, xi_over_d, layer_volume, pore_share, sld_pore, sld_layer, sld_solid
         raise ValueError(f"d must be a finite length > 0 Å, got {a}")
     d_pore = float(sld_pore) - float(sld_solid)
     d_layer = float(sld_layer) - float(sld_solid)
-    if not (np.isfinite(d_pore) and np.isfinite(d_layer)):
-        raise ValueError(f"SLDs must be finite, got pore={sld_pore}, layer={sld_layer}, solid={sld_solid}")
+    _check_contrasts(**{"sld_pore - sld_solid": d_pore, "sld_layer - sld_solid": d_layer})
     phi_l, share = float(layer_volume), float(pore_share)
     if not (0.0 < phi_l < 1.0 and 0.0 < share < 1.0):
         raise ValueError(f"layer_volume and pore_share must lie in (0, 1), got {phi_l}, {share}")

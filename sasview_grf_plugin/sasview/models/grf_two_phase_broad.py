@@ -108,6 +108,7 @@ from numpy import inf
 # standalone-export: begin exact
 # `sasview-grf export-plugin --standalone` replaces this block with the evaluator's own source (spectra.py and
 # ensemble/fastcut.py, NumPy and SciPy only).
+from sasview_grf_plugin.ensemble.fastcut import check_contrasts as _check_contrasts
 from sasview_grf_plugin.ensemble.fastcut import two_phase_curve as _two_phase_curve
 from sasview_grf_plugin.spectra import BroadSpectrum as _Spectrum
 
@@ -141,8 +142,7 @@ def Iq(q, a, alpha, porosity, sld_pore, sld_solid):
     if not (np.isfinite(a) and a > 0):
         raise ValueError(f"a must be a finite length > 0 Å, got {a}")
     contrast = float(sld_pore) - float(sld_solid)
-    if not np.isfinite(contrast):
-        raise ValueError(f"SLDs must be finite, got sld_pore={sld_pore}, sld_solid={sld_solid}")
+    _check_contrasts(**{"sld_pore - sld_solid": contrast})
     q = np.asarray(q, dtype=np.float64)
     if np.any(q < 0) or not np.all(np.isfinite(q)):
         raise ValueError("q must be finite and >= 0 (1/Å)")
