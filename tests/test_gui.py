@@ -114,9 +114,26 @@ def session(xvfb, tmp_path_factory):
     ]}
     plan_path = tmp / "plan.json"
     plan_path.write_text(json.dumps(plan))
-    proc = subprocess.run([sys.executable, str(DRIVER), str(plan_path)], env=env, cwd=tmp, capture_output=True,
-                          text=True, timeout=SESSION_TIMEOUT)
     result_path = out / "result.json"
+    # Once in about five sessions on this 2-core machine, SasView's fit thread left a DREAM fit of grf_two_phase
+    # unfinished ("Fitting started..." for minutes; the same fit takes 1.6 s in bumps directly), and the session
+    # never exits. A session that times out gets one fresh retry; its artefacts are kept beside the second
+    # session's (gui-artifacts-attempt1), and a second timeout fails the test.
+    for attempt in (1, 2):
+        try:
+            proc = subprocess.run([sys.executable, str(DRIVER), str(plan_path)], env=env, cwd=tmp,
+                                  capture_output=True, text=True, timeout=SESSION_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc = None
+        timed_out = proc is None or (result_path.is_file() and any(
+            "StepTimeout" in e for e in json.loads(result_path.read_text())["errors"]))
+        if not timed_out or attempt == 2:
+            break
+        first = out.with_name(out.name + "-attempt1")
+        shutil.rmtree(first, ignore_errors=True)
+        shutil.move(str(out), str(first))
+    if proc is None:
+        pytest.fail(f"the SasView session did not finish within {SESSION_TIMEOUT} s, twice")
     if not result_path.is_file():
         pytest.fail(f"the SasView session wrote no result (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     result = json.loads(result_path.read_text())
